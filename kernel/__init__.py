@@ -1,0 +1,1 @@
+"""The pure kernel: immutable state, pure transitions, and the invariants as contracts."""

@@ -1,0 +1,649 @@
+"""Pure transitions: decide a command against an account, fold a ledger entry into the next account.
+
+No I/O, no clock, no randomness: the same account and command always give the same decision, and
+replaying a ledger from empty gives the same account (spec.md#replay). Each command has a
+`<command>_rejection`, which returns its first state-rule refusal in spec order or `None`, and a
+`<command>_applied`, which builds the events and cannot fail. `decide` puts the checks every
+command shares in front of them, in the precedence of spec.md#precedence.
+"""
+
+from __future__ import annotations
+
+import datetime
+import unicodedata
+from collections.abc import Iterable
+
+import attrs
+import icontract
+import immutables
+
+from ppk.kernel import contracts
+from ppk.kernel.state import (
+    ACCOUNT_CHARS_MAX,
+    AMOUNT_MINOR_MAX,
+    BP_PER_WHOLE,
+    COMMAND_TYPE_NAMES,
+    ID_CHARS_MAX,
+    Account,
+    AccountOpened,
+    Applied,
+    BalanceRecorded,
+    Code,
+    Command,
+    ConfirmPayout,
+    Decision,
+    Entry,
+    Event,
+    Fund,
+    Funded,
+    InvalidAmount,
+    Loss,
+    LossOpened,
+    LossWrittenOff,
+    OpenAccount,
+    Payout,
+    PayoutConfirmed,
+    PayoutStatus,
+    ProfitWithdrawn,
+    Quantity,
+    RecordBalance,
+    Refused,
+    Rejected,
+    Repeated,
+    SetShares,
+    Settle,
+    Settled,
+    SharesSet,
+    minor_text,
+)
+
+# --- The arithmetic, as lemmas CrossHair proves (spec.md#rounding) -------------------------------
+
+
+@icontract.require(lambda remaining_minor: 0 <= remaining_minor <= AMOUNT_MINOR_MAX)
+@icontract.require(lambda total_share_bp: 0 <= total_share_bp <= BP_PER_WHOLE)
+@icontract.ensure(lambda result: result >= 0, "nothing is negative")
+@icontract.ensure(lambda result, remaining_minor: result <= remaining_minor, "never more than the loss")
+def payable_minor(remaining_minor: int, total_share_bp: int) -> int:
+    """spec.md#rounding: payable(L) = ⌊L · t / 10 000⌋."""
+    return remaining_minor * total_share_bp // BP_PER_WHOLE
+
+
+@icontract.require(lambda total_share_bp: 0 < total_share_bp <= BP_PER_WHOLE)
+@icontract.require(lambda remaining_minor: 0 < remaining_minor <= AMOUNT_MINOR_MAX)
+@icontract.require(
+    lambda payment_minor, remaining_minor, total_share_bp: (
+        0 < payment_minor < payable_minor(remaining_minor, total_share_bp)
+    )
+)
+@icontract.ensure(lambda result: result > 0, "a payment closes some capital")
+@icontract.ensure(lambda result, remaining_minor: result < remaining_minor, "E4: never over-closes")
+@icontract.ensure(
+    lambda result, remaining_minor, total_share_bp: (
+        payable_minor(remaining_minor - result, total_share_bp) > 0
+    ),
+    "E4: no stuck loss",
+)
+def capital_closed_minor(payment_minor: int, remaining_minor: int, total_share_bp: int) -> int:
+    """spec.md#rounding: a partial payment p < payable(L) closes ⌊p · 10 000 / t⌋."""
+    return payment_minor * BP_PER_WHOLE // total_share_bp
+
+
+@icontract.require(lambda payment_minor: 0 < payment_minor <= AMOUNT_MINOR_MAX)
+@icontract.require(lambda my_share_bp: my_share_bp >= 0)
+@icontract.require(lambda company_share_bp: company_share_bp >= 0)
+@icontract.require(lambda my_share_bp, company_share_bp: 0 < my_share_bp + company_share_bp <= BP_PER_WHOLE)
+@icontract.ensure(lambda result: result >= 0, "nothing is negative")
+@icontract.ensure(lambda result, payment_minor: result <= payment_minor, "my share is part of the payment")
+def my_share_minor(payment_minor: int, my_share_bp: int, company_share_bp: int) -> int:
+    """spec.md#split: my = ⌊p · my_bp / t⌋; the company's share is the rest, p − my."""
+    return payment_minor * my_share_bp // (my_share_bp + company_share_bp)
+
+
+# --- Rejection messages -------------------------------------------------------------------------
+
+# The field names of the boundary, which a clerk sees, by the kernel's field name.
+FIELD_NAMES = {
+    "amount_minor": "amount",
+    "balance_minor": "balance",
+    "payment_minor": "payment",
+    "my_share_bp": "my_share",
+    "company_share_bp": "company_share",
+}
+
+
+def quantity_text(quantity: Quantity) -> str:
+    """A quantity as a clerk reads it: as written if it was not a number, else with two decimals."""
+    if isinstance(quantity, InvalidAmount):
+        return repr(quantity.text)
+    return minor_text(quantity)
+
+
+def id_problem(command_id: object) -> str | None:
+    """spec.md#fields: why an id breaks the rules (1–128 characters, no control, no lone surrogate)."""
+    if not isinstance(command_id, str):
+        return "id must be a string"
+    if not 1 <= len(command_id) <= ID_CHARS_MAX:
+        return f"id must be 1 to {ID_CHARS_MAX} characters long, not {len(command_id)}"
+    for char in command_id:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return f"id must not contain the control character U+{ord(char):04X}"
+        if category == "Cs":
+            return f"id must not contain the lone surrogate U+{ord(char):04X}"
+    return None
+
+
+_ACCOUNT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def account_problem(account_id: object) -> str | None:
+    """spec.md#fields: why an account id breaks the rules (1–64 of A–Z a–z 0–9 _ . -)."""
+    if not isinstance(account_id, str):
+        return "account must be a string"
+    if not 1 <= len(account_id) <= ACCOUNT_CHARS_MAX:
+        return f"account must be 1 to {ACCOUNT_CHARS_MAX} characters long, not {len(account_id)}"
+    bad = next((char for char in account_id if char not in _ACCOUNT_CHARS), None)
+    if bad is not None:
+        return f"account {account_id!r} may use only A-Z a-z 0-9 _ . - but has {bad!r}"
+    return None
+
+
+def _amount_rejection(field: str, quantity: Quantity, *, zero_allowed: bool) -> Rejected | None:
+    """spec.md#amount-grammar: an amount is digits with at most 2 decimals, > 0 (or ≥ 0), ≤ limit."""
+    name = FIELD_NAMES[field]
+    limit = minor_text(AMOUNT_MINOR_MAX)
+    if isinstance(quantity, InvalidAmount):
+        if quantity.over_limit:
+            message = f"{name} {quantity.text!r} is over the limit of {limit}"
+        else:
+            message = (
+                f"{name} {quantity.text!r} is not an amount: write ASCII digits with at most "
+                f"two decimals, like 1500 or 1500.25"
+            )
+        return Rejected(code=Code.INVALID_AMOUNT, message=message)
+    if quantity < 0 or (quantity == 0 and not zero_allowed):
+        allowed = "0 or more" if zero_allowed else "more than 0"
+        return Rejected(code=Code.INVALID_AMOUNT, message=f"{name} {minor_text(quantity)} must be {allowed}")
+    if quantity > AMOUNT_MINOR_MAX:
+        return Rejected(
+            code=Code.INVALID_AMOUNT, message=f"{name} {minor_text(quantity)} is over the limit of {limit}"
+        )
+    return None
+
+
+def _shares_rejection(my_share_bp: Quantity, company_share_bp: Quantity) -> Rejected | None:
+    """spec.md#amount-grammar: each share is a percentage in [0, 100], and they total at most 100."""
+    for field, quantity in (("my_share_bp", my_share_bp), ("company_share_bp", company_share_bp)):
+        name = FIELD_NAMES[field]
+        if isinstance(quantity, InvalidAmount):
+            return Rejected(
+                code=Code.INVALID_SHARES,
+                message=(
+                    f"{name} {quantity.text!r} is not a percentage: write ASCII digits with at "
+                    f"most two decimals, from 0 to 100, like 9 or 47.82"
+                ),
+            )
+        if not 0 <= quantity <= BP_PER_WHOLE:
+            return Rejected(
+                code=Code.INVALID_SHARES,
+                message=f"{name} {minor_text(quantity)} % must be from 0 to 100 %",
+            )
+    assert isinstance(my_share_bp, int) and isinstance(company_share_bp, int)
+    if my_share_bp + company_share_bp > BP_PER_WHOLE:
+        return Rejected(
+            code=Code.INVALID_SHARES,
+            message=(
+                f"my_share {minor_text(my_share_bp)} % and company_share {minor_text(company_share_bp)} % "
+                f"add up to {minor_text(my_share_bp + company_share_bp)} %, more than 100 %"
+            ),
+        )
+    return None
+
+
+def _refused(command: Command, code: Code, message: str) -> Refused:
+    return Refused(command=command, code=code, message=message)
+
+
+# --- open_account --------------------------------------------------------------------------------
+
+
+def open_account_applied(command: OpenAccount) -> Applied:
+    """spec.md#open_account: the account exists with these shares."""
+    assert isinstance(command.my_share_bp, int) and isinstance(command.company_share_bp, int)
+    event = AccountOpened(my_share_bp=command.my_share_bp, company_share_bp=command.company_share_bp)
+    return Applied(command=command, events=(event,))
+
+
+# --- fund ----------------------------------------------------------------------------------------
+
+
+def fund_rejection(account: Account, command: Fund) -> Refused | None:
+    """spec.md#fund: `limit_exceeded` if Σ FUNDING would pass the limit."""
+    assert isinstance(command.amount_minor, int)
+    if account.funding_minor + command.amount_minor > AMOUNT_MINOR_MAX:
+        return _refused(
+            command,
+            Code.LIMIT_EXCEEDED,
+            f"amount {minor_text(command.amount_minor)} would take the account's total funding "
+            f"({minor_text(account.funding_minor)}) past the limit of {minor_text(AMOUNT_MINOR_MAX)}",
+        )
+    return None
+
+
+def fund_applied(account: Account, command: Fund) -> Applied:
+    """spec.md#fund: FUNDING, CAPITAL and CB grow by the amount, loss or no loss."""
+    assert isinstance(command.amount_minor, int)
+    return Applied(command=command, events=(Funded(amount_minor=command.amount_minor),))
+
+
+# --- record_balance ------------------------------------------------------------------------------
+
+
+def record_balance_rejection(account: Account, command: RecordBalance) -> Refused | None:
+    """spec.md#record_balance: `loss_active`, `stale_balance`, `limit_exceeded`, in that order."""
+    assert isinstance(command.balance_minor, int)
+    if account.loss is not None:
+        return _refused(
+            command,
+            Code.LOSS_ACTIVE,
+            f"a loss of {minor_text(account.loss.remaining_minor)} is active (payable "
+            f"{minor_text(_loss_payable_minor(account.loss))}): settle it before recording a balance",
+        )
+    latest = account.balance_date_latest
+    if command.date is not None and latest is not None and command.date < latest:
+        return _refused(
+            command,
+            Code.STALE_BALANCE,
+            f"date {command.date.isoformat()} is earlier than the latest recorded balance's "
+            f"date {latest.isoformat()}",
+        )
+    profit_minor = command.balance_minor - account.capital_minor
+    if profit_minor > 0 and account.profit_withdrawn_minor + profit_minor > AMOUNT_MINOR_MAX:
+        return _refused(
+            command,
+            Code.LIMIT_EXCEEDED,
+            f"balance {minor_text(command.balance_minor)} means a profit of {minor_text(profit_minor)}, "
+            f"which would take the account's total profit withdrawn "
+            f"({minor_text(account.profit_withdrawn_minor)}) past the limit of "
+            f"{minor_text(AMOUNT_MINOR_MAX)}",
+        )
+    return None
+
+
+def payout_id(account_id: str, command_id: str) -> str:
+    """spec.md#record_balance: a withdrawn profit's payout id is `<account>:<command id>`."""
+    return f"{account_id}:{command_id}"
+
+
+def record_balance_applied(account: Account, command: RecordBalance) -> Applied:
+    """spec.md#record_balance: profit is withdrawn at once; a loss opens, written off if payable 0."""
+    balance_minor = command.balance_minor
+    assert isinstance(balance_minor, int)
+    capital_minor = account.capital_minor
+    events: list[Event] = [
+        BalanceRecorded(balance_minor=balance_minor, capital_minor=capital_minor, date=command.date)
+    ]
+    if balance_minor > capital_minor:
+        events.append(
+            ProfitWithdrawn(
+                payout_id=payout_id(account.id, command.id), amount_minor=balance_minor - capital_minor
+            )
+        )
+    elif balance_minor < capital_minor:
+        loss_minor = capital_minor - balance_minor
+        events.append(
+            LossOpened(
+                opened_by=command.id,
+                capital_minor=capital_minor,
+                balance_minor=balance_minor,
+                original_minor=loss_minor,
+                my_share_bp=account.my_share_bp,
+                company_share_bp=account.company_share_bp,
+            )
+        )
+        # E9: a loss that owes no minor unit would block the account forever; close it now.
+        if payable_minor(loss_minor, account.total_share_bp) == 0:
+            events.append(LossWrittenOff(loss=command.id, capital_closed_minor=loss_minor))
+    return Applied(command=command, events=tuple(events))
+
+
+# --- settle --------------------------------------------------------------------------------------
+
+
+def _loss_payable_minor(loss: Loss) -> int:
+    return payable_minor(loss.remaining_minor, loss.my_share_bp + loss.company_share_bp)
+
+
+def settle_rejection(account: Account, command: Settle) -> Refused | None:
+    """spec.md#settle: `no_active_loss`, then `payment_exceeds_payable`."""
+    assert isinstance(command.payment_minor, int)
+    if account.loss is None:
+        return _refused(command, Code.NO_ACTIVE_LOSS, "there is no active loss to settle on this account")
+    payable = _loss_payable_minor(account.loss)
+    if command.payment_minor > payable:
+        return _refused(
+            command,
+            Code.PAYMENT_EXCEEDS_PAYABLE,
+            f"payment {minor_text(command.payment_minor)} is more than the payable "
+            f"{minor_text(payable)} of the active loss "
+            f"(remaining {minor_text(account.loss.remaining_minor)})",
+        )
+    return None
+
+
+def settle_applied(account: Account, command: Settle) -> Applied:
+    """spec.md#settle: close capital by the rounding rule and split the payment into the shares."""
+    loss = account.loss
+    payment = command.payment_minor
+    assert loss is not None and isinstance(payment, int)
+    if payment == _loss_payable_minor(loss):
+        closed_minor = loss.remaining_minor
+    else:
+        closed_minor = capital_closed_minor(
+            payment, loss.remaining_minor, loss.my_share_bp + loss.company_share_bp
+        )
+    my_minor = my_share_minor(payment, loss.my_share_bp, loss.company_share_bp)
+    event = Settled(
+        loss=loss.opened_by,
+        payment_minor=payment,
+        capital_closed_minor=closed_minor,
+        my_share_minor=my_minor,
+        company_share_minor=payment - my_minor,
+    )
+    return Applied(command=command, events=(event,))
+
+
+# --- set_shares ----------------------------------------------------------------------------------
+
+
+def set_shares_applied(account: Account, command: SetShares) -> Applied:
+    """spec.md#set_shares: the shares of later losses; the active loss keeps its frozen shares."""
+    assert isinstance(command.my_share_bp, int) and isinstance(command.company_share_bp, int)
+    event = SharesSet(my_share_bp=command.my_share_bp, company_share_bp=command.company_share_bp)
+    return Applied(command=command, events=(event,))
+
+
+# --- confirm_payout ------------------------------------------------------------------------------
+
+
+def confirm_payout_rejection(account: Account, command: ConfirmPayout) -> Refused | None:
+    """spec.md#confirm_payout: `unknown_payout` if the account has no payout of that id."""
+    if command.payout not in account.payouts:
+        return _refused(
+            command,
+            Code.UNKNOWN_PAYOUT,
+            f"payout {command.payout!r} is not a payout of account {account.id!r}",
+        )
+    return None
+
+
+def confirm_payout_applied(account: Account, command: ConfirmPayout) -> Applied:
+    """spec.md#confirm_payout: a pending payout is paid; a confirmed one stays as it is."""
+    if account.payouts[command.payout].status is PayoutStatus.CONFIRMED:
+        return Applied(command=command, events=())
+    return Applied(command=command, events=(PayoutConfirmed(payout_id=command.payout),))
+
+
+# --- decide: the checks every command shares, in the precedence of spec.md#precedence ------------
+
+
+def command_rejection(command: Command) -> Rejected | None:
+    """spec.md#fields: `malformed` for an id or account outside the rules (the codec checks first)."""
+    problem = id_problem(command.id) or account_problem(command.account)
+    if problem is not None:
+        return Rejected(code=Code.MALFORMED, message=problem)
+    return None
+
+
+def quantity_rejection(command: Command) -> Rejected | None:
+    """spec.md#amount-grammar: `invalid_amount` or `invalid_shares`."""
+    if isinstance(command, (OpenAccount, SetShares)):
+        return _shares_rejection(command.my_share_bp, command.company_share_bp)
+    if isinstance(command, Fund):
+        return _amount_rejection("amount_minor", command.amount_minor, zero_allowed=False)
+    if isinstance(command, RecordBalance):
+        return _amount_rejection("balance_minor", command.balance_minor, zero_allowed=True)
+    if isinstance(command, Settle):
+        return _amount_rejection("payment_minor", command.payment_minor, zero_allowed=False)
+    return None
+
+
+def repetition(account: Account, command: Command) -> Repeated | Rejected | None:
+    """spec.md#idempotency: a used id gives its recorded outcome if the command is the same."""
+    entry = account.outcomes.get(command.id)
+    if entry is None:
+        return None
+    # attrs equality is the spec's sameness: same class, every field equal; quantities compare as
+    # numbers, and an InvalidAmount equals nothing (a refused or applied command never holds one).
+    if entry.command == command:
+        return Repeated(entry=entry)
+    return Rejected(
+        code=Code.IDEMPOTENCY_CONFLICT,
+        message=(
+            f"id {command.id!r} was already used on account {account.id!r} by a different command "
+            f"({COMMAND_TYPE_NAMES[type(entry.command)]} {_fields_text(entry.command)}); "
+            f"use a new id for a new command"
+        ),
+    )
+
+
+def _fields_text(command: Command) -> str:
+    parts = []
+    for field in attrs.fields(type(command)):
+        if field.name in ("id", "account"):
+            continue
+        value = getattr(command, field.name)
+        if field.name in FIELD_NAMES:
+            parts.append(f"{FIELD_NAMES[field.name]}={quantity_text(value)}")
+        elif isinstance(value, datetime.date):
+            parts.append(f"{field.name}={value.isoformat()}")
+        elif value is not None:
+            parts.append(f"{field.name}={value!r}")
+    return ", ".join(parts)
+
+
+def state_rejection(account: Account, command: Command) -> Refused | None:
+    """spec.md#precedence: the command's state rules, in spec order; refusals are recorded."""
+    if isinstance(command, Fund):
+        return fund_rejection(account, command)
+    if isinstance(command, RecordBalance):
+        return record_balance_rejection(account, command)
+    if isinstance(command, Settle):
+        return settle_rejection(account, command)
+    if isinstance(command, ConfirmPayout):
+        return confirm_payout_rejection(account, command)
+    return None
+
+
+def applied(account: Account, command: Command) -> Applied:
+    """The events of a command that passed every rule."""
+    if isinstance(command, Fund):
+        return fund_applied(account, command)
+    if isinstance(command, RecordBalance):
+        return record_balance_applied(account, command)
+    if isinstance(command, Settle):
+        return settle_applied(account, command)
+    if isinstance(command, SetShares):
+        return set_shares_applied(account, command)
+    if isinstance(command, ConfirmPayout):
+        return confirm_payout_applied(account, command)
+    raise AssertionError(f"open_account is decided without an account, not {command!r}")
+
+
+@icontract.require(lambda account, command: account is None or account.id == command.account)
+@icontract.ensure(
+    lambda command, result: not isinstance(result, (Applied, Refused)) or result.command is command,
+    "the entry records this command",
+)
+def decide(account: Account | None, command: Command) -> Decision:
+    """Decide a command against its account (None if it does not exist), first rule first."""
+    rejection = command_rejection(command)
+    if rejection is not None:
+        return rejection
+    if account is not None:
+        repeated = repetition(account, command)
+        if repeated is not None:
+            return repeated
+    if account is None and not isinstance(command, OpenAccount):
+        return Rejected(code=Code.UNKNOWN_ACCOUNT, message=f"account {command.account!r} does not exist")
+    if account is not None and isinstance(command, OpenAccount):
+        return Rejected(code=Code.ACCOUNT_EXISTS, message=f"account {command.account!r} already exists")
+    rejection = quantity_rejection(command)
+    if rejection is not None:
+        return rejection
+    if account is None:
+        assert isinstance(command, OpenAccount)
+        return open_account_applied(command)
+    refusal = state_rejection(account, command)
+    if refusal is not None:
+        return refusal
+    # From here the command cannot fail: every rule has passed.
+    return applied(account, command)
+
+
+# --- fold: the only way a new account comes to be ------------------------------------------------
+
+
+def _opened(entry: Applied) -> Account:
+    command = entry.command
+    (event,) = entry.events
+    assert isinstance(event, AccountOpened)
+    return Account(
+        id=command.account,
+        my_share_bp=event.my_share_bp,
+        company_share_bp=event.company_share_bp,
+        capital_minor=0,
+        balance_minor=0,
+        funding_minor=0,
+        capital_closed_minor=0,
+        profit_withdrawn_minor=0,
+        payments_minor=0,
+        my_share_minor=0,
+        company_share_minor=0,
+        loss=None,
+        balance_date_latest=None,
+        payouts=immutables.Map(),
+        outcomes=immutables.Map({command.id: entry}),
+    )
+
+
+def _with_event(account: Account, event: Event) -> Account:
+    """One event's effect on the account."""
+    if isinstance(event, Funded):
+        return attrs.evolve(
+            account,
+            funding_minor=account.funding_minor + event.amount_minor,
+            capital_minor=account.capital_minor + event.amount_minor,
+            balance_minor=account.balance_minor + event.amount_minor,
+        )
+    if isinstance(event, BalanceRecorded):
+        latest = account.balance_date_latest
+        if event.date is not None and (latest is None or event.date > latest):
+            latest = event.date
+        return attrs.evolve(account, balance_minor=event.balance_minor, balance_date_latest=latest)
+    if isinstance(event, ProfitWithdrawn):
+        payout = Payout(id=event.payout_id, amount_minor=event.amount_minor, status=PayoutStatus.PENDING)
+        return attrs.evolve(
+            account,
+            balance_minor=account.balance_minor - event.amount_minor,
+            profit_withdrawn_minor=account.profit_withdrawn_minor + event.amount_minor,
+            payouts=account.payouts.set(event.payout_id, payout),
+        )
+    if isinstance(event, LossOpened):
+        opened = Loss(
+            opened_by=event.opened_by,
+            capital_minor=event.capital_minor,
+            balance_minor=event.balance_minor,
+            original_minor=event.original_minor,
+            remaining_minor=event.original_minor,
+            capital_closed_minor=0,
+            my_share_bp=event.my_share_bp,
+            company_share_bp=event.company_share_bp,
+        )
+        return attrs.evolve(account, loss=opened)
+    if isinstance(event, (Settled, LossWrittenOff)):
+        loss = account.loss
+        assert loss is not None and loss.opened_by == event.loss, "capital closes only the active loss"
+        remaining_minor = loss.remaining_minor - event.capital_closed_minor
+        account = attrs.evolve(
+            account,
+            capital_minor=account.capital_minor - event.capital_closed_minor,
+            capital_closed_minor=account.capital_closed_minor + event.capital_closed_minor,
+            loss=None
+            if remaining_minor == 0
+            else attrs.evolve(
+                loss,
+                remaining_minor=remaining_minor,
+                capital_closed_minor=loss.capital_closed_minor + event.capital_closed_minor,
+            ),
+        )
+        if isinstance(event, Settled):
+            account = attrs.evolve(
+                account,
+                payments_minor=account.payments_minor + event.payment_minor,
+                my_share_minor=account.my_share_minor + event.my_share_minor,
+                company_share_minor=account.company_share_minor + event.company_share_minor,
+            )
+        return account
+    if isinstance(event, SharesSet):
+        return attrs.evolve(account, my_share_bp=event.my_share_bp, company_share_bp=event.company_share_bp)
+    if isinstance(event, PayoutConfirmed):
+        payout = account.payouts[event.payout_id]
+        return attrs.evolve(
+            account,
+            payouts=account.payouts.set(event.payout_id, attrs.evolve(payout, status=PayoutStatus.CONFIRMED)),
+        )
+    raise AssertionError(f"an account has no rule for {event!r}")
+
+
+@icontract.require(lambda account, entry: account is None or account.id == entry.command.account)
+@icontract.require(lambda account, entry: account is not None or isinstance(entry.command, OpenAccount))
+@icontract.ensure(lambda result: contracts.capital_is_conserved(result), "I1")
+@icontract.ensure(
+    lambda account, entry, result: contracts.totals_follow_events(account, entry, result), "I1, step"
+)
+@icontract.ensure(lambda result: contracts.capital_is_not_negative(result), "I2")
+@icontract.ensure(lambda account, entry: contracts.loss_opens_only_when_none_is_active(account, entry), "I3")
+@icontract.ensure(lambda result: contracts.loss_implies_capital_above_balance(result), "I4")
+@icontract.ensure(lambda result: contracts.balance_agrees_with_loss(result), "I5")
+@icontract.ensure(lambda result: contracts.shares_add_up_to_payments(result), "I6")
+@icontract.ensure(lambda entry: contracts.settlements_split_their_payment(entry), "I6, step")
+@icontract.ensure(
+    lambda account, entry, result: contracts.payouts_follow_withdrawals(account, entry, result), "I7, step"
+)
+@icontract.ensure(
+    lambda account, entry, result: contracts.command_id_is_recorded_once(account, entry, result), "I8, step"
+)
+@icontract.ensure(
+    lambda account, entry, result: contracts.refusal_changes_nothing_else(account, entry, result),
+    "I8: a refusal records only its id",
+)
+@icontract.ensure(lambda result: contracts.loss_is_accounted(result), "I9")
+@icontract.ensure(lambda result: contracts.amounts_are_not_negative(result), "I10")
+@icontract.ensure(lambda result: contracts.shares_are_percentages(result), "shares are percentages")
+def fold(account: Account | None, entry: Entry) -> Account:
+    """The account after one ledger entry: its events, then the record of its command id."""
+    if account is None:
+        assert isinstance(entry, Applied)
+        return _opened(entry)
+    if isinstance(entry, Applied):
+        for event in entry.events:
+            account = _with_event(account, event)
+    return attrs.evolve(account, outcomes=account.outcomes.set(entry.command.id, entry))
+
+
+def replay(entries: Iterable[Entry]) -> Account | None:
+    """spec.md#replay: the account a ledger folds into from empty (None for an empty ledger)."""
+    account: Account | None = None
+    for entry in entries:
+        account = fold(account, entry)
+    return account
+
+
+def execute(account: Account | None, command: Command) -> tuple[Decision, Account | None]:
+    """Decide a command and fold it if it is recorded: the decision and the account after it."""
+    decision = decide(account, command)
+    if isinstance(decision, (Applied, Refused)):
+        return decision, fold(account, decision)
+    return decision, account
