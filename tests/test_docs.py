@@ -1,0 +1,54 @@
+"""docs/spec.md stays true: its code links land on their targets and every cited anchor exists."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "docs" / "spec.md"
+
+
+def _spec_links_module():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("spec_links", ROOT / "docs" / "spec_links.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _anchors() -> set[str]:
+    return set(re.findall(r'<a id="([\w-]+)"></a>', SPEC.read_text(encoding="utf-8")))
+
+
+def test_spec__code_links_land_on_their_targets() -> None:
+    spec_links = _spec_links_module()
+    text = SPEC.read_text(encoding="utf-8")
+    assert spec_links.LINK.search(text), "the spec links to no code"
+    assert spec_links.stale_links(text) == [], "run: python docs/spec_links.py --fix"
+
+
+def test_spec__every_anchor_cited_in_code_exists() -> None:
+    anchors = _anchors()
+    cited: dict[str, set[str]] = {}
+    for path in [*ROOT.glob("kernel/*.py"), *ROOT.glob("adapters/*.py")]:
+        for anchor in re.findall(r"spec\.md#([\w-]+)", path.read_text(encoding="utf-8")):
+            cited.setdefault(anchor, set()).add(path.name)
+    assert cited, "no code cites the spec"
+    missing = {anchor: files for anchor, files in cited.items() if anchor not in anchors}
+    assert missing == {}
+
+
+def test_spec__every_invariant_erratum_and_command_has_an_anchor() -> None:
+    expected = {f"i{number}" for number in range(1, 11)} | {f"e{number}" for number in range(1, 11)}
+    expected |= {"open_account", "fund", "record_balance", "settle", "set_shares", "confirm_payout"}
+    expected |= {"rounding", "split", "limits", "fields", "malformed", "amount-grammar", "precedence"}
+    assert expected - _anchors() == set()
+
+
+def test_spec__internal_links_name_existing_anchors() -> None:
+    text = SPEC.read_text(encoding="utf-8")
+    targets = set(re.findall(r"\]\(#([\w-]+)\)", text))
+    assert targets, "the spec has no internal links"
+    assert targets - _anchors() == set()
