@@ -42,7 +42,7 @@ from ppk.kernel.state import (
     Settle,
     minor_text,
 )
-from ppk.kernel.transitions import account_problem, id_problem, payable_minor
+from ppk.kernel.transitions import SHOWN_CHARS_MAX, account_problem, id_problem, payable_minor, shown
 
 LINE_BYTES_MAX: Final = 1_048_576
 """spec.md#malformed: a line is at most 1 MiB, counting its bytes without its `\\n`."""
@@ -54,9 +54,6 @@ WHOLE_DIGITS_MAX: Final = 20
 """Significant integer digits past which a grammar-valid amount is over every limit (10^15 has 16).
 
 Such a text is never given to `int()`, which refuses strings of more than 4,300 digits."""
-
-SHOWN_CHARS_MAX: Final = 80
-"""How much of a value a malformed message quotes before it cuts the value short."""
 
 _BOM: Final = b"\xef\xbb\xbf"
 _BLANK_BYTES: Final = b" \t\r"
@@ -196,17 +193,10 @@ _DECODER: Final = json.JSONDecoder(
 )
 
 
-def _shown(text: str) -> str:
-    """A text quoted for a message, cut short if it is long."""
-    if len(text) > SHOWN_CHARS_MAX:
-        return repr(text[:SHOWN_CHARS_MAX]) + f"… ({len(text)} characters)"
-    return repr(text)
-
-
 def _json_text(value: object) -> str:
     """A decoded JSON value as a clerk would recognise it in the line."""
     if isinstance(value, str):
-        return f"the string {_shown(value)}"
+        return f"the string {shown(value)}"
     if isinstance(value, _Number):
         return f"the number {value.text[:SHOWN_CHARS_MAX]}"
     if value is True:
@@ -353,7 +343,7 @@ def _decode_object(fields: dict[str, object]) -> Command | Malformed:
     command_id, account_id = fields.get("id"), fields.get("account")
     if isinstance(fields, _ObjectWithRepeatedKey):
         return _malformed(
-            f"field {_shown(fields.key)} appears more than once; each field may appear only once",
+            f"field {shown(fields.key)} appears more than once; each field may appear only once",
             command_id,
             account_id,
         )
@@ -385,14 +375,14 @@ def _decode_object(fields: dict[str, object]) -> Command | Malformed:
         )
     if type_name not in _FIELDS:
         return _malformed(
-            f"type {_shown(type_name)} is not a command; use one of {types}", command_id, account_id
+            f"type {shown(type_name)} is not a command; use one of {types}", command_id, account_id
         )
     required = _FIELDS[type_name]
     allowed = (*_COMMON_FIELDS, *required, *_OPTIONAL_FIELDS.get(type_name, ()))
     for name in fields:
         if name not in allowed:
             return _malformed(
-                f"field {_shown(name)} is not a field of {type_name}, which has only {', '.join(allowed)}",
+                f"field {shown(name)} is not a field of {type_name}, which has only {', '.join(allowed)}",
                 command_id,
                 account_id,
             )

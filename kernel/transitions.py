@@ -112,10 +112,21 @@ FIELD_NAMES = {
 }
 
 
+SHOWN_CHARS_MAX = 80
+"""How much of a value a message quotes before it cuts the value short: a result stays a line."""
+
+
+def shown(text: str) -> str:
+    """A value quoted for a message, cut short past `SHOWN_CHARS_MAX` characters."""
+    if len(text) > SHOWN_CHARS_MAX:
+        return repr(text[:SHOWN_CHARS_MAX]) + f"… ({len(text)} characters)"
+    return repr(text)
+
+
 def quantity_text(quantity: Quantity) -> str:
     """A quantity as a clerk reads it: as written if it was not a number, else with two decimals."""
     if isinstance(quantity, InvalidAmount):
-        return repr(quantity.text)
+        return shown(quantity.text)
     return minor_text(quantity)
 
 
@@ -124,7 +135,7 @@ def id_problem(command_id: object) -> str | None:
     if not isinstance(command_id, str):
         return "id must be a string"
     if not 1 <= len(command_id) <= ID_CHARS_MAX:
-        return f"id must be 1 to {ID_CHARS_MAX} characters long, not {len(command_id)}"
+        return f"id {shown(command_id)} must be 1 to {ID_CHARS_MAX} characters long, not {len(command_id)}"
     for char in command_id:
         category = unicodedata.category(char)
         if category == "Cc":
@@ -142,10 +153,13 @@ def account_problem(account_id: object) -> str | None:
     if not isinstance(account_id, str):
         return "account must be a string"
     if not 1 <= len(account_id) <= ACCOUNT_CHARS_MAX:
-        return f"account must be 1 to {ACCOUNT_CHARS_MAX} characters long, not {len(account_id)}"
+        return (
+            f"account {shown(account_id)} must be 1 to {ACCOUNT_CHARS_MAX} characters long, "
+            f"not {len(account_id)}"
+        )
     bad = next((char for char in account_id if char not in _ACCOUNT_CHARS), None)
     if bad is not None:
-        return f"account {account_id!r} may use only A-Z a-z 0-9 _ . - but has {bad!r}"
+        return f"account {shown(account_id)} may use only A-Z a-z 0-9 _ . - but has {bad!r}"
     return None
 
 
@@ -155,10 +169,10 @@ def _amount_rejection(field: str, quantity: Quantity, *, zero_allowed: bool) -> 
     limit = minor_text(AMOUNT_MINOR_MAX)
     if isinstance(quantity, InvalidAmount):
         if quantity.over_limit:
-            message = f"{name} {quantity.text!r} is over the limit of {limit}"
+            message = f"{name} {shown(quantity.text)} is over the limit of {limit}"
         else:
             message = (
-                f"{name} {quantity.text!r} is not an amount: write ASCII digits with at most "
+                f"{name} {shown(quantity.text)} is not an amount: write ASCII digits with at most "
                 f"two decimals, like 1500 or 1500.25"
             )
         return Rejected(code=Code.INVALID_AMOUNT, message=message)
@@ -176,11 +190,16 @@ def _shares_rejection(my_share_bp: Quantity, company_share_bp: Quantity) -> Reje
     """spec.md#amount-grammar: each share is a percentage in [0, 100], and they total at most 100."""
     for field, quantity in (("my_share_bp", my_share_bp), ("company_share_bp", company_share_bp)):
         name = FIELD_NAMES[field]
+        if isinstance(quantity, InvalidAmount) and quantity.over_limit:
+            return Rejected(
+                code=Code.INVALID_SHARES,
+                message=f"{name} {shown(quantity.text)} % must be from 0 to 100 %",
+            )
         if isinstance(quantity, InvalidAmount):
             return Rejected(
                 code=Code.INVALID_SHARES,
                 message=(
-                    f"{name} {quantity.text!r} is not a percentage: write ASCII digits with at "
+                    f"{name} {shown(quantity.text)} is not a percentage: write ASCII digits with at "
                     f"most two decimals, from 0 to 100, like 9 or 47.82"
                 ),
             )
@@ -373,7 +392,7 @@ def confirm_payout_rejection(account: Account, command: ConfirmPayout) -> Refuse
         return _refused(
             command,
             Code.UNKNOWN_PAYOUT,
-            f"payout {command.payout!r} is not a payout of account {account.id!r}",
+            f"payout {shown(command.payout)} is not a payout of account {account.id!r}",
         )
     return None
 
@@ -421,7 +440,7 @@ def repetition(account: Account, command: Command) -> Repeated | Rejected | None
     return Rejected(
         code=Code.IDEMPOTENCY_CONFLICT,
         message=(
-            f"id {command.id!r} was already used on account {account.id!r} by a different command "
+            f"id {shown(command.id)} was already used on account {account.id!r} by a different command "
             f"({COMMAND_TYPE_NAMES[type(entry.command)]} {_fields_text(entry.command)}); "
             f"use a new id for a new command"
         ),
@@ -439,7 +458,7 @@ def _fields_text(command: Command) -> str:
         elif isinstance(value, datetime.date):
             parts.append(f"{field.name}={value.isoformat()}")
         elif value is not None:
-            parts.append(f"{field.name}={value!r}")
+            parts.append(f"{field.name}={shown(value)}")
     return ", ".join(parts)
 
 

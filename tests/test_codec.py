@@ -1338,7 +1338,7 @@ def test_property__any_command_stream_replays_and_views(lines: list[str]) -> Non
         ),
         (
             cmd("fund", id="x" * 200, amount="5"),
-            "id must be 1 to 128 characters long, not 200",
+            "id '" + "x" * 80 + "'… (200 characters) must be 1 to 128 characters long, not 200",
         ),
     ],
 )
@@ -1350,3 +1350,22 @@ def test_decode_line__long_values_are_cut_short_in_messages() -> None:
     message = malformed(cmd("x" * 10_000)).rejected.message
     assert "'" + "x" * jsonl.SHOWN_CHARS_MAX + "'… (10000 characters)" in message
     assert len(message) < 300
+
+
+def test_replay__long_amount_is_cut_short_in_the_message() -> None:
+    """A million-digit amount is invalid_amount, and its result stays a short line."""
+    lines = [
+        cmd("open_account", id="o", my_share="1", company_share="9"),
+        cmd("fund", id="f", amount="1" * 1_000_000),
+    ]
+    results = list(replay_lines(io.BytesIO("\n".join(lines).encode()), {}))
+    assert results[1]["error"]["code"] == "invalid_amount"
+    assert "over the limit" in results[1]["error"]["message"]
+    assert len(results[1]["error"]["message"]) < 300
+
+
+def test_replay__share_with_too_many_digits_is_out_of_range() -> None:
+    lines = [cmd("open_account", id="o", my_share="1" * 30, company_share="9")]
+    (result,) = replay_lines(io.BytesIO("\n".join(lines).encode()), {})
+    assert result["error"]["code"] == "invalid_shares"
+    assert result["error"]["message"] == "my_share '" + "1" * 30 + "' % must be from 0 to 100 %"
