@@ -52,3 +52,11 @@ def test_spec__internal_links_name_existing_anchors() -> None:
     targets = set(re.findall(r"\]\(#([\w-]+)\)", text))
     assert targets, "the spec has no internal links"
     assert targets - _anchors() == set()
+
+
+def test_readme__embedding_example_runs() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert blocks, "the README has no Python example"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
