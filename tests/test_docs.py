@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,3 +61,12 @@ def test_readme__embedding_example_runs() -> None:
     assert blocks, "the README has no Python example"
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+def test_worked_example__ppk_replay_prints_the_shipped_output() -> None:
+    """The README's first command: `ppk replay --show` on the worked example, byte for byte."""
+    completed = subprocess.run(
+        ["ppk", "replay", "--show", "examples/worked.jsonl"], cwd=ROOT, capture_output=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == (ROOT / "examples" / "worked.out.jsonl").read_bytes()
