@@ -68,7 +68,7 @@ def _fail_input(name: str, error: OSError) -> NoReturn:
 def _open_input(file: str) -> contextlib.AbstractContextManager[IO[bytes]]:
     if file == "-":
         # Standard input is read as bytes too: bad UTF-8 is one malformed line, never a crash.
-        return contextlib.nullcontext(click.get_binary_stream("stdin"))
+        return contextlib.nullcontext(sys.stdin.buffer)
     return open(file, "rb")
 
 
@@ -94,7 +94,7 @@ def replay(show: bool, file: str) -> None:
       2  the input cannot be opened or read, or the arguments are wrong
     """
     name = "standard input" if file == "-" else file
-    output = click.get_binary_stream("stdout")
+    output = sys.stdout.buffer
     accounts: dict[str, Account] = {}
     try:
         opened = _open_input(file)
