@@ -23,6 +23,7 @@ from typing import IO, Any, Final, NoReturn, TypeAlias
 import attrs
 
 from ppk.kernel.state import (
+    COMMAND_TYPE_NAMES,
     MINOR_PER_MAJOR,
     Account,
     Applied,
@@ -55,7 +56,15 @@ WHOLE_DIGITS_MAX: Final = 20
 
 Such a text is never given to `int()`, which refuses strings of more than 4,300 digits."""
 
+NESTING_DEPTH_MAX: Final = 64
+"""spec.md#malformed: how deep a line may nest arrays and objects; the command object itself is 1.
+
+A fixed limit, checked before the line is parsed, so that "too deep" is decided from the line alone
+and not from how much of Python's stack the caller has used."""
+
 _BOM: Final = b"\xef\xbb\xbf"
+_STRING: Final = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET: Final = re.compile(r"[\[\]{}]")
 _BLANK_BYTES: Final = b" \t\r"
 _AMOUNT: Final = re.compile(r"([0-9]+)(?:\.([0-9]{1,2}))?")
 _DATE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
@@ -157,10 +166,11 @@ class _Number:
 
 
 class _ObjectWithRepeatedKey(dict[str, object]):
-    """A JSON object in which `key` appeared more than once; the last value of each key is kept."""
+    """A JSON object in which some keys appeared more than once; `key` is the first of them."""
 
-    def __init__(self, pairs: list[tuple[str, object]], key: str) -> None:
-        super().__init__(pairs)
+    def __init__(self, pairs: list[tuple[str, object]], key: str, repeated: frozenset[str]) -> None:
+        # A repeated key has no single value: it keeps none, so a repeated id is not echoed.
+        super().__init__((name, value) for name, value in pairs if name not in repeated)
         self.key = key
 
 
@@ -174,10 +184,13 @@ class _MalformedLineError(Exception):
 
 def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
     seen: set[str] = set()
+    repeated: list[str] = []
     for key, _ in pairs:
         if key in seen:
-            return _ObjectWithRepeatedKey(pairs, key)
+            repeated.append(key)
         seen.add(key)
+    if repeated:
+        return _ObjectWithRepeatedKey(pairs, repeated[0], frozenset(repeated))
     return dict(pairs)
 
 
@@ -308,6 +321,17 @@ def _command(type_name: str, fields: dict[str, object]) -> Command:
     return ConfirmPayout(id=command_id, account=account_id, payout=payout)
 
 
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of brackets outside strings; exact for valid JSON, a bound otherwise."""
+    if text.count("[") + text.count("{") <= NESTING_DEPTH_MAX:
+        return 0  # cannot nest deeper than it has brackets
+    depth = deepest = 0
+    for bracket in _BRACKET.finditer(_STRING.sub("", text)):
+        depth += 1 if bracket[0] in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def decode_line(data: bytes) -> Command | Malformed:
     """spec.md#malformed: one line's bytes (without `\\n`) as a kernel command, or why it is not one.
 
@@ -322,6 +346,11 @@ def decode_line(data: bytes) -> Command | Malformed:
             f"the line is not UTF-8 text: its byte {error.start + 1}, 0x{data[error.start]:02X}, "
             f"is not valid UTF-8"
         )
+    if _nesting_depth(text) > NESTING_DEPTH_MAX:
+        return _malformed(
+            f"the line nests arrays or objects more than {NESTING_DEPTH_MAX} deep; "
+            f"a command is one JSON object of plain values"
+        )
     try:
         value = _DECODER.decode(text)
     except _MalformedLineError as error:
@@ -330,8 +359,6 @@ def decode_line(data: bytes) -> Command | Malformed:
         return _malformed(
             f"the line is not valid JSON: {error.msg.removesuffix(' at')} at column {error.colno}"
         )
-    except RecursionError:
-        return _malformed("the line nests too deep: a command is one JSON object of plain values")
     if not isinstance(value, dict):
         return _malformed(f"the line must be a JSON object {{...}}, not {_json_text(value)}")
     return _decode_object(value)
@@ -483,6 +510,29 @@ def account_view(account: Account) -> JsonObject:
             for payout in sorted(account.payouts.values(), key=lambda payout: payout.id)
         ],
     }
+
+
+def command_object(command: Command) -> JsonObject:
+    """A command as the JSON object of an input line, amounts and percentages as two-decimal strings.
+
+    `decode_line(encode_line(command_object(command)))` gives the command back when it is well formed.
+    """
+    type_name = COMMAND_TYPE_NAMES[type(command)]
+    value: JsonObject = {"id": command.id, "account": command.account, "type": type_name}
+    for field in attrs.fields(type(command)):
+        if field.name in ("id", "account"):
+            continue
+        field_value = getattr(command, field.name)
+        name = field.name.removesuffix("_minor").removesuffix("_bp")
+        if isinstance(field_value, InvalidAmount):
+            value[name] = field_value.text
+        elif isinstance(field_value, int):
+            value[name] = minor_text(field_value)
+        elif isinstance(field_value, datetime.date):
+            value[name] = field_value.isoformat()
+        elif field_value is not None:
+            value[name] = field_value
+    return value
 
 
 def encode_line(value: JsonObject) -> bytes:

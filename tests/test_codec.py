@@ -18,6 +18,7 @@ from ppk.kernel.state import (
     AMOUNT_MINOR_MAX,
     Account,
     Code,
+    Command,
     ConfirmPayout,
     Fund,
     InvalidAmount,
@@ -315,7 +316,35 @@ MALFORMED = [
     ("string", '"x1"', ["JSON object", "the string 'x1'"], None, None),
     ("number", "5", ["JSON object", "the number 5"], None, None),
     ("null", "null", ["JSON object", "null"], None, None),
-    ("deep_nesting", cmd("fund", amount=Lit("[" * 100_000 + "]" * 100_000)), ["nests too deep"], None, None),
+    (
+        "deep_nesting",
+        cmd("fund", amount=Lit("[" * 100_000 + "]" * 100_000)),
+        ["more than 64 deep"],
+        None,
+        None,
+    ),
+    # The command object is depth 1: 63 brackets inside it make 64, which is parsed (a wrong type).
+    (
+        "nesting_at_the_limit",
+        cmd("fund", amount=Lit("[" * 63 + "]" * 63)),
+        ["amount", "an array"],
+        "x1",
+        "acme",
+    ),
+    (
+        "nesting_past_the_limit",
+        cmd("fund", amount=Lit("[" * 64 + "]" * 64)),
+        ["more than 64 deep"],
+        None,
+        None,
+    ),
+    (
+        "brackets_in_strings_do_not_nest",
+        cmd("fund", id="[" * 129, amount="5"),
+        ["id", "1 to 128"],
+        "[" * 129,
+        "acme",
+    ),
     # Repeated keys.
     (
         "repeated_amount",
@@ -328,14 +357,14 @@ MALFORMED = [
         "repeated_id",
         '{"id":"x1","id":"x2","account":"acme","type":"fund","amount":"5"}',
         ["'id'", "once"],
-        "x2",
+        None,
         "acme",
     ),
     (
         "repeated_escaped_key",
         '{"id":"x1","\\u0069d":"x1","account":"acme","type":"fund","amount":"5"}',
         ["'id'"],
-        "x1",
+        None,
         "acme",
     ),
     ("repeated_nested", cmd("fund", amount=Lit('{"a":1,"a":2}')), ["amount", "an object"], "x1", "acme"),
@@ -1369,3 +1398,19 @@ def test_replay__share_with_too_many_digits_is_out_of_range() -> None:
     (result,) = replay_lines(io.BytesIO("\n".join(lines).encode()), {})
     assert result["error"]["code"] == "invalid_shares"
     assert result["error"]["message"] == "my_share '" + "1" * 30 + "' % must be from 0 to 100 %"
+
+
+KERNEL_COMMANDS = [
+    OpenAccount(id="o", account="acme", my_share_bp=100, company_share_bp=4782),
+    Fund(id="f", account="acme", amount_minor=100_005),
+    RecordBalance(id="b", account="acme", balance_minor=0, date=datetime.date(2026, 1, 5)),
+    RecordBalance(id="b2", account="acme", balance_minor=90_000),
+    Settle(id="s", account="acme", payment_minor=1),
+    SetShares(id="h", account="acme", my_share_bp=0, company_share_bp=10_000),
+    ConfirmPayout(id="p", account="acme", payout="acme:b"),
+]
+
+
+@pytest.mark.parametrize("command", KERNEL_COMMANDS, ids=lambda command: type(command).__name__)
+def test_command_object__decodes_back_to_the_command(command: Command) -> None:
+    assert jsonl.decode_line(jsonl.encode_line(jsonl.command_object(command))[:-1]) == command
