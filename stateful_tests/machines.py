@@ -1,0 +1,823 @@
+"""Hypothesis state machines over the kernel, driven through the `Store` protocol (spec.md#invariants).
+
+`SettlementMachine` sends JSON Lines commands, drawn around the edges that matter, through the codec
+into a store and, in lockstep, into the independent reference model; after every step it checks all
+ten invariants in their full form over every ledger, that each ledger replays to its account, that
+no active loss is stuck, and that the views agree with the reference.
+
+`CrashRetryMachine` models the world around the kernel: a client that times out and retries, a
+process that dies after deciding or after persisting, restarts, and a payout dispatcher that dies
+after a transfer, against a gateway that deduplicates by payout id. Its invariants: every
+acknowledged command survives, no command takes effect twice, no payout is transferred twice, and
+Σ transferred ≤ Σ profit withdrawn, with equality once the dispatcher has drained.
+
+Both machines build their store with `make_store`, so a persistence adapter runs them by subclassing.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import json
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, Final
+
+import attrs
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from ppk.adapters import jsonl
+from ppk.adapters.dispatcher import Dispatcher, Gateway
+from ppk.adapters.store import Crash, CrashPoint, MemoryStore, Store
+from ppk.kernel import contracts
+from ppk.kernel.state import (
+    AMOUNT_MINOR_MAX,
+    REFUSAL_CODES,
+    Account,
+    Applied,
+    Command,
+    Decision,
+    Fund,
+    OpenAccount,
+    PayoutStatus,
+    RecordBalance,
+    Refused,
+    Rejected,
+    Repeated,
+    SetShares,
+    Settle,
+)
+from ppk.kernel.transitions import payable_minor, replay
+from ppk.stateful_tests.reference import ReferenceBook
+
+# --- Profiles ------------------------------------------------------------------------------------
+
+settings.register_profile(
+    "ci",
+    max_examples=150,
+    stateful_step_count=50,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=False,
+)
+"""CI: a few minutes at most on 2 cores, the same examples on every run."""
+
+settings.register_profile("deep", max_examples=2_000, stateful_step_count=120, deadline=None)
+"""`ppk check`: many more examples and steps, fresh ones on every run."""
+
+ACCOUNT_NAMES: Final = ("acme", "B", "a", "zeta.9")
+"""Several accounts, among them two that sort by code point (`B` before `a`)."""
+
+SHARES_BP: Final = st.one_of(
+    st.sampled_from([100, 900, 4782, 1875, 5000, 1, 9_999, 10_000, 0]), st.integers(1, 9_999)
+)
+"""Shares around the edges: 0 %, 100 %, odd basis points, and anything between. Typical shares come
+first: Hypothesis leans towards the first choice and towards 0, and with 0 % + 0 % every loss is
+written off at once (E9), leaving nothing to settle."""
+
+STYLES: Final = ("number", "string", "short", "padded")
+"""How an amount is written: `5.05` or `5`, `"5.05"`, `"5.05"`/`"5"`, `"005.05"`."""
+
+DAY_0: Final = datetime.date(2026, 1, 1)
+
+
+# --- Rendering commands as lines, written in different ways --------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Sent:
+    """A command as the client means it, whatever way it is written on the line."""
+
+    type: str
+    id: str
+    account: str
+    fields: tuple[tuple[str, int | str | None], ...]
+    """Amounts in minor units and shares in bp as ints; `date` and `payout` as strings."""
+
+    def changed(self) -> Sent:
+        """The same id and account with another payload: an idempotency conflict if the id is used."""
+        fields: list[tuple[str, int | str | None]] = []
+        for name, value in self.fields:
+            if isinstance(value, int):
+                fields.append((name, value + 1))
+            elif name == "date":
+                fields.append((name, None if value is not None else DAY_0.isoformat()))
+            else:
+                fields.append((name, f"{value}x"))
+        if not self.fields:
+            return self
+        return attrs.evolve(self, fields=tuple(fields))
+
+
+def quantity_literal(value: int, style: str) -> str:
+    """A quantity in hundredths as a JSON literal, in one of the accepted ways of writing it."""
+    whole, cents = divmod(value, 100)
+    two = f"{whole}.{cents:02d}"
+    if style == "number":
+        return str(whole) if cents == 0 else two
+    if style == "string":
+        return json.dumps(two)
+    if style == "short":
+        return json.dumps(str(whole) if cents == 0 else two.rstrip("0"))
+    return json.dumps(f"00{two}")
+
+
+def render(sent: Sent, style: str) -> bytes:
+    """The line of a command, its amounts written in `style`."""
+    parts = [
+        f'"id": {json.dumps(sent.id)}',
+        f'"account": {json.dumps(sent.account)}',
+        f'"type": {json.dumps(sent.type)}',
+    ]
+    for name, value in sent.fields:
+        if value is None:
+            continue
+        literal = quantity_literal(value, style) if isinstance(value, int) else json.dumps(value)
+        parts.append(f"{json.dumps(name)}: {literal}")
+    return ("{" + ", ".join(parts) + "}").encode("utf-8")
+
+
+BAD_LINES: Final = (
+    b'{"id": "bad1", "account": "acme", "type": "fund", "amount": 1e3}',
+    b'{"id": "bad2", "account": "acme", "type": "fund", "amount": "-0"}',
+    b'{"id": "bad3", "account": "acme", "type": "settle", "payment": "1.234"}',
+    b'{"id": "bad4", "account": "acme", "type": "settle", "payment": 0}',
+    b'{"id": "bad5", "account": "acme", "type": "record_balance", "balance": " 5"}',
+    b'{"id": "bad6", "account": "acme", "type": "set_shares", "my_share": "60", "company_share": "41"}',
+    b'{"id": "bad7", "account": "acme", "type": "fund", "amount": "5", "amount": "6"}',
+    b'{"id": "bad8", "account": "acme", "type": "fund", "amount": NaN}',
+    b'{"id": "bad9", "account": "acme", "type": "record_balance", "balance": "1", "date": "2026-02-30"}',
+    b'{"id": "", "account": "acme", "type": "fund", "amount": "5"}',
+    b'{"id": "bad10", "account": "ac me", "type": "fund", "amount": "5"}',
+    b'{"id": "bad11", "account": "acme", "type": "refund", "amount": "5"}',
+    b'{"id": "bad12", "account": "acme", "type": "fund", "amount": "\xd9\xa5"}',
+    b'{"id": "bad13", "account": "acme", "type": "fund", "amount": "5", "memo": "x"}',
+    b"\xff\xfe not utf-8",
+    b"[1, 2]",
+)
+"""Lines that break a boundary rule; the reference must judge each the same way."""
+
+
+# --- What every machine checks -------------------------------------------------------------------
+
+
+def check(condition: bool, message: str) -> None:
+    """Fail the run; an explicit raise, so that `python -O` cannot remove the check."""
+    if not condition:
+        raise AssertionError(message)
+
+
+def check_ledgers(store: Store) -> None:
+    """spec.md#invariants: the ten full forms over every ledger, and replay gives the stored account."""
+    for account_id in store.account_ids():
+        ledger, account = store.ledger(account_id), store.account(account_id)
+        broken = contracts.broken_invariants_over(ledger, account)
+        check(broken == [], f"account {account_id!r} breaks {broken} over its ledger")
+        check(replay(ledger) == account, f"account {account_id!r} is not what its ledger replays to")
+
+
+def check_losses_can_be_settled(store: Store) -> None:
+    """spec.md#rounding: an active loss always owes at least one minor unit (E4, E8, E9)."""
+    for account_id in store.account_ids():
+        account = store.account(account_id)
+        loss = account.loss if account is not None else None
+        if loss is not None:
+            payable = payable_minor(loss.remaining_minor, loss.my_share_bp + loss.company_share_bp)
+            check(payable > 0, f"account {account_id!r} has a stuck loss: {loss}")
+
+
+def status_of(decision: Decision) -> tuple[str, str | None]:
+    """A decision as a result names it: (status, code)."""
+    if isinstance(decision, Applied):
+        return "applied", None
+    if isinstance(decision, Repeated):
+        if isinstance(decision.entry, Applied):
+            return "duplicate", None
+        return "rejected", str(decision.entry.code)
+    return "rejected", str(decision.code)
+
+
+@attrs.define
+class Exploration:
+    """What the machines explored: printed by `ppk check`."""
+
+    steps: int = 0
+    commands: int = 0
+    outcomes: collections.Counter[str] = attrs.Factory(collections.Counter)
+    crash_points: collections.Counter[str] = attrs.Factory(collections.Counter)
+    runs: int = 0
+
+
+EXPLORED = Exploration()
+"""Counters across every machine run in this process."""
+
+
+# --- The kernel, in lockstep with the reference model --------------------------------------------
+
+
+class SettlementMachine(RuleBasedStateMachine):
+    """Every command, drawn around its edges, through the codec and a store; the reference beside it."""
+
+    accounts = Bundle("accounts")
+    commands = Bundle("commands")
+
+    LOCKSTEP: ClassVar[bool] = True
+    """Compare every result and view with the reference model (the teeth tests switch it off)."""
+
+    last_lines: ClassVar[list[bytes]] = []
+    """The lines of the latest run: after a failure, the shrunk failing program, as JSON Lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = self.make_store()
+        self.reference = ReferenceBook() if self.LOCKSTEP else None
+        self.lines: list[bytes] = []
+        type(self).last_lines = self.lines
+        self.first_outcome: dict[tuple[str, str], tuple[str, str | None]] = {}
+        self.next_id = 0
+        EXPLORED.runs += 1
+
+    def make_store(self) -> Store:
+        """The store under test; a persistence adapter overrides this."""
+        return MemoryStore()
+
+    # Sending a line ---------------------------------------------------------------------------
+
+    def fresh_id(self) -> str:
+        self.next_id += 1
+        return f"c{self.next_id}"
+
+    def send_line(self, line: bytes) -> dict[str, Any]:
+        """Run one line through the codec and the store, and the reference; they must agree."""
+        self.lines.append(line)
+        EXPLORED.commands += 1
+        decoded = jsonl.decode_line(line)
+        if isinstance(decoded, jsonl.Malformed):
+            result = jsonl.malformed_result(len(self.lines), decoded)
+        else:
+            decision = self.store.execute(decoded)
+            result = jsonl.decision_result(len(self.lines), decoded, decision)
+            self.check_outcome_never_changes(decoded, decision)
+        kind = decoded.__class__.__name__ if not isinstance(decoded, jsonl.Malformed) else "line"
+        EXPLORED.outcomes[f"{kind}: {result.get('error', {}).get('code', result['status'])}"] += 1
+        if self.reference is not None:
+            expected = self.reference.apply_line(line)
+            assert expected is not None, "the machine sends no blank line"
+            check(
+                _comparable(result) == _comparable(expected),
+                f"line {line!r}: the kernel says {_comparable(result)}, "
+                f"the reference says {_comparable(expected)}",
+            )
+        return result
+
+    def send(self, sent: Sent, style: str) -> Sent:
+        self.send_line(render(sent, style))
+        return sent
+
+    def check_outcome_never_changes(self, command: Command, decision: Decision) -> None:
+        """spec.md#i8: once an id's outcome is recorded, the same command always gets it back."""
+        key = (command.account, command.id)
+        status, code = status_of(decision)
+        if isinstance(decision, (Applied, Refused)):
+            check(key not in self.first_outcome, f"id {key} was recorded twice")
+            self.first_outcome[key] = (status, code)
+        elif isinstance(decision, Repeated):
+            first = self.first_outcome.get(key)
+            expected = ("duplicate", None) if first == ("applied", None) else first
+            check((status, code) == expected, f"id {key} first got {first}, now {(status, code)}")
+
+    def account_now(self, account_id: str) -> Account | None:
+        return self.store.account(account_id)
+
+    # Rules: one per command -------------------------------------------------------------------
+
+    @initialize(target=accounts, my_share_bp=SHARES_BP, company_share_bp=SHARES_BP)
+    def open_first_account(self, my_share_bp: int, company_share_bp: int) -> str:
+        """An account with capital from the start, so that losses can open in a short run."""
+        company_share_bp = min(company_share_bp, 10_000 - my_share_bp)
+        self.open("acme", my_share_bp, company_share_bp, "string")
+        self.send(
+            Sent(type="fund", id=self.fresh_id(), account="acme", fields=(("amount", 100_000),)), "string"
+        )
+        return "acme"
+
+    @rule(
+        target=accounts,
+        data=st.data(),
+        my_share_bp=SHARES_BP,
+        company_share_bp=SHARES_BP,
+        style=st.sampled_from(STYLES),
+    )
+    def open_account(self, data: st.DataObject, my_share_bp: int, company_share_bp: int, style: str) -> str:
+        # Mostly a new account; an existing one now and then, for account_exists.
+        new = [name for name in ACCOUNT_NAMES if self.store.account(name) is None]
+        account = data.draw(
+            st.sampled_from(new or ACCOUNT_NAMES) | st.sampled_from(ACCOUNT_NAMES), label="account"
+        )
+        self.open(account, my_share_bp, company_share_bp, style)
+        return account
+
+    def open(self, account: str, my_share_bp: int, company_share_bp: int, style: str) -> None:
+        fields = (("my_share", my_share_bp), ("company_share", company_share_bp))
+        self.send(Sent(type="open_account", id=self.fresh_id(), account=account, fields=fields), style)
+
+    @rule(target=commands, account=accounts, data=st.data(), style=st.sampled_from(STYLES))
+    def fund(self, account: str, data: st.DataObject, style: str) -> Sent:
+        state = self.account_now(account)
+        funding = state.funding_minor if state else 0
+        loss = state.loss.remaining_minor if state and state.loss else 0
+        amount = data.draw(
+            st.one_of(
+                st.sampled_from([1, 99, 100_000]),
+                st.integers(1, 10**7),
+                st.sampled_from([max(1, loss), AMOUNT_MINOR_MAX - funding, AMOUNT_MINOR_MAX - funding + 1]),
+            ),
+            label="amount_minor",
+        )
+        sent = Sent(type="fund", id=self.fresh_id(), account=account, fields=(("amount", amount),))
+        return self.send(sent, style)
+
+    @rule(target=commands, account=accounts, data=st.data(), style=st.sampled_from(STYLES))
+    def record_balance(self, account: str, data: st.DataObject, style: str) -> Sent:
+        state = self.account_now(account)
+        capital = state.capital_minor if state else 100_000
+        total_bp = state.total_share_bp if state else 1_000
+        # The largest loss that owes no minor unit at these shares: it is written off (E9).
+        unpayable = (10_000 - 1) // total_bp if total_bp else capital
+        withdrawn = state.profit_withdrawn_minor if state else 0
+        balance = data.draw(
+            st.one_of(
+                st.sampled_from(
+                    [
+                        capital - 1,
+                        capital,
+                        capital + 1,
+                        0,
+                        capital - unpayable,
+                        capital - unpayable - 1,
+                        capital // 2,
+                        capital + 10**6,
+                        capital + AMOUNT_MINOR_MAX - withdrawn,
+                        capital + AMOUNT_MINOR_MAX - withdrawn + 1,
+                    ]
+                ),
+                st.integers(0, 2 * capital + 1),
+            ).map(lambda value: min(max(value, 0), AMOUNT_MINOR_MAX)),
+            label="balance_minor",
+        )
+        latest = state.balance_date_latest if state else None
+        date = data.draw(
+            st.sampled_from(
+                [None, latest, latest + datetime.timedelta(days=1), latest - datetime.timedelta(days=1)]
+                if latest
+                else [None, DAY_0]
+            ),
+            label="date",
+        )
+        fields: tuple[tuple[str, int | str | None], ...] = (
+            ("balance", balance),
+            ("date", date.isoformat() if date else None),
+        )
+        return self.send(
+            Sent(type="record_balance", id=self.fresh_id(), account=account, fields=fields), style
+        )
+
+    @rule(target=commands, account=accounts, data=st.data(), style=st.sampled_from(STYLES))
+    def record_loss(self, account: str, data: st.DataObject, style: str) -> Sent:
+        """A balance below CAPITAL: a loss opens, or is written off if it owes nothing (E9)."""
+        state = self.account_now(account)
+        capital = state.capital_minor if state else 100_000
+        total_bp = state.total_share_bp if state else 1_000
+        unpayable = (10_000 - 1) // total_bp if total_bp else capital
+        shortfall = data.draw(
+            st.sampled_from([capital, capital // 2, unpayable, unpayable + 1, 1, 16]).filter(
+                lambda value: 0 < value <= capital
+            )
+            if capital > 0
+            else st.just(0),
+            label="loss_minor",
+        )
+        fields = (("balance", capital - shortfall), ("date", None))
+        return self.send(
+            Sent(type="record_balance", id=self.fresh_id(), account=account, fields=fields), style
+        )
+
+    @rule(target=commands, account=accounts, data=st.data(), style=st.sampled_from(STYLES))
+    def settle(self, account: str, data: st.DataObject, style: str) -> Sent:
+        return self.settle_on(account, data, style)
+
+    def accounts_where(self, wanted: Callable[[Account], bool]) -> list[str]:
+        return [
+            account_id
+            for account_id in self.store.account_ids()
+            if wanted(self.account_now(account_id) or _nothing())
+        ]
+
+    @precondition(lambda self: self.accounts_where(lambda account: account.loss is not None))
+    @rule(target=commands, data=st.data(), style=st.sampled_from(STYLES))
+    def settle_active_loss(self, data: st.DataObject, style: str) -> Sent:
+        """A payment around the payable of an active loss: partial, payable, or one too many."""
+        with_loss = self.accounts_where(lambda account: account.loss is not None)
+        return self.settle_on(data.draw(st.sampled_from(with_loss), label="account"), data, style)
+
+    def settle_on(self, account: str, data: st.DataObject, style: str) -> Sent:
+        state = self.account_now(account)
+        loss = state.loss if state else None
+        payable = payable_minor(loss.remaining_minor, loss.my_share_bp + loss.company_share_bp) if loss else 0
+        payment = data.draw(
+            st.sampled_from([1, payable - 1, payable, payable + 1, payable // 2, 2]).filter(lambda p: p > 0),
+            label="payment_minor",
+        )
+        sent = Sent(type="settle", id=self.fresh_id(), account=account, fields=(("payment", payment),))
+        return self.send(sent, style)
+
+    @rule(
+        target=commands,
+        account=accounts,
+        my_share_bp=SHARES_BP,
+        company_share_bp=SHARES_BP,
+        style=st.sampled_from(STYLES),
+    )
+    def set_shares(self, account: str, my_share_bp: int, company_share_bp: int, style: str) -> Sent:
+        fields = (("my_share", my_share_bp), ("company_share", company_share_bp))
+        return self.send(Sent(type="set_shares", id=self.fresh_id(), account=account, fields=fields), style)
+
+    @rule(target=commands, account=accounts)
+    def confirm_payout(self, account: str) -> Sent:
+        """A payout id the account does not have, or another account's: `unknown_payout`."""
+        state = self.account_now(account)
+        payout = next(iter(sorted(state.payouts.keys())), "other:c1") if state else f"{account}:c1"
+        payout = payout.replace(account + ":", "other:") if state and state.payouts else payout
+        sent = Sent(type="confirm_payout", id=self.fresh_id(), account=account, fields=(("payout", payout),))
+        return self.send(sent, "string")
+
+    @precondition(lambda self: self.accounts_where(lambda account: bool(account.payouts)))
+    @rule(target=commands, data=st.data())
+    def confirm_known_payout(self, data: st.DataObject) -> Sent:
+        """A payout of the account, pending or already confirmed."""
+        with_payouts = self.accounts_where(lambda account: bool(account.payouts))
+        account = data.draw(st.sampled_from(with_payouts), label="account")
+        state = self.account_now(account) or _nothing()
+        payout = data.draw(st.sampled_from(sorted(state.payouts.keys())), label="payout")
+        sent = Sent(type="confirm_payout", id=self.fresh_id(), account=account, fields=(("payout", payout),))
+        return self.send(sent, "string")
+
+    @precondition(lambda self: self.accounts_where(lambda account: account.loss is None))
+    @rule(
+        target=commands,
+        data=st.data(),
+        profit=st.sampled_from([1, 99, 100_000, 10**9]),
+        style=st.sampled_from(STYLES),
+    )
+    def record_profit(self, data: st.DataObject, profit: int, style: str) -> Sent:
+        """A balance above CAPITAL with no loss active: the profit is withdrawn as a payout."""
+        without_loss = self.accounts_where(lambda account: account.loss is None)
+        account = data.draw(st.sampled_from(without_loss), label="account")
+        state = self.account_now(account) or _nothing()
+        fields = (("balance", state.capital_minor + profit), ("date", None))
+        return self.send(
+            Sent(type="record_balance", id=self.fresh_id(), account=account, fields=fields), style
+        )
+
+    # Rules: retries and bad lines -------------------------------------------------------------
+
+    @rule(sent=commands, style=st.sampled_from(STYLES))
+    def retry(self, sent: Sent, style: str) -> None:
+        """The same command again, perhaps written differently: a recorded id's outcome, no change.
+
+        An id whose first attempt was rejected (not recorded) is free: the retry is a first attempt.
+        """
+        before = self.account_now(sent.account)
+        self.send(sent, style)
+        if before is not None and sent.id in before.outcomes:
+            check(self.account_now(sent.account) == before, f"retrying {sent} changed the account")
+
+    @rule(sent=commands, style=st.sampled_from(STYLES))
+    def retry_changed(self, sent: Sent, style: str) -> None:
+        """The same id with another payload: `idempotency_conflict` if the id recorded another command."""
+        before = self.account_now(sent.account)
+        line = render(sent.changed(), style)
+        result = self.send_line(line)
+        entry = before.outcomes.get(sent.id) if before is not None else None
+        if entry is not None and entry.command != jsonl.decode_line(line):
+            check(
+                result.get("error", {}).get("code") == "idempotency_conflict",
+                f"changed retry of {sent} gave {result}",
+            )
+            check(self.account_now(sent.account) == before, f"changed retry of {sent} changed the account")
+
+    @rule(line=st.sampled_from(BAD_LINES))
+    def bad_line(self, line: bytes) -> None:
+        """A line that breaks a boundary rule changes nothing and records nothing."""
+        before = {account_id: self.store.account(account_id) for account_id in self.store.account_ids()}
+        result = self.send_line(line)
+        after = {account_id: self.store.account(account_id) for account_id in self.store.account_ids()}
+        check(result["status"] == "rejected", f"bad line {line!r} gave {result}")
+        if result["error"]["code"] not in {code.value for code in REFUSAL_CODES}:
+            check(after == before, f"bad line {line!r} changed the books")
+
+    # Invariants -------------------------------------------------------------------------------
+
+    @invariant()
+    def count_step(self) -> None:
+        EXPLORED.steps += 1
+
+    @invariant()
+    def i1_to_i10_hold_over_every_ledger_and_replay_agrees(self) -> None:
+        check_ledgers(self.store)
+
+    @invariant()
+    def no_loss_is_stuck(self) -> None:
+        check_losses_can_be_settled(self.store)
+
+    @invariant()
+    def views_agree_with_the_reference(self) -> None:
+        if self.reference is None:
+            return
+        views = [jsonl.account_view(account) for account in self._accounts()]
+        expected = self.reference.views()
+        check(views == expected, f"the views differ:\nkernel    {views}\nreference {expected}")
+
+    def _accounts(self) -> Iterator[Account]:
+        for account_id in self.store.account_ids():
+            account = self.store.account(account_id)
+            assert account is not None
+            yield account
+
+
+def _comparable(result: dict[str, Any]) -> tuple[object, ...]:
+    return (
+        result.get("id"),
+        result.get("account"),
+        result["status"],
+        result.get("error", {}).get("code"),
+    )
+
+
+# --- The world around the kernel: crashes, restarts, retries, the dispatcher ---------------------
+
+
+class DedupGateway:
+    """A transfer gateway that moves money once per idempotency key, as real ones do."""
+
+    def __init__(self) -> None:
+        self.moved: dict[str, int] = {}
+        """Each key whose money moved, with its amount."""
+        self.requests = 0
+
+    def transfer(self, payout_id: str, amount_minor: int) -> None:
+        self.requests += 1
+        self.moved.setdefault(payout_id, amount_minor)
+
+
+@attrs.frozen(kw_only=True)
+class Acknowledged:
+    """A command whose answer the client saw."""
+
+    command: Command
+    status: str
+    code: str | None
+
+
+class CrashRetryMachine(RuleBasedStateMachine):
+    """Crashes after deciding, after persisting and after a transfer; restarts; retries; dispatching."""
+
+    accounts = Bundle("accounts")
+
+    make_dispatcher: ClassVar[Callable[[Store, Gateway], Dispatcher]] = Dispatcher
+    """The dispatcher under test (the teeth tests swap in the seed's)."""
+
+    last_lines: ClassVar[list[bytes] | None] = None
+    """The commands of the latest run as JSON Lines, or None if it needed a crash or a restart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = self.make_store()
+        self.gateway = DedupGateway()
+        self.down = False
+        self.unanswered: list[Command] = []
+        self.acknowledged: dict[tuple[str, str], Acknowledged] = {}
+        self.commands: list[Command] = []
+        self.worldly = False
+        self.next_id = 0
+        type(self).last_lines = None
+        EXPLORED.runs += 1
+
+    def make_store(self) -> Store:
+        """The store under test; a persistence adapter overrides this."""
+        return MemoryStore()
+
+    def fresh_id(self) -> str:
+        self.next_id += 1
+        return f"w{self.next_id}"
+
+    def _note_lines(self) -> None:
+        lines = [jsonl.encode_line(jsonl.command_object(command))[:-1] for command in self.commands]
+        type(self).last_lines = None if self.worldly else lines
+
+    def submit(self, command: Command, crash: CrashPoint | None, lost: bool) -> None:
+        """The client sends a command; the process may die, or the answer may never arrive."""
+        self.commands.append(command)
+        EXPLORED.commands += 1
+        if crash is not None or lost:
+            self.worldly = True
+        self._note_lines()
+        try:
+            decision = self.store.execute(command, crash=crash)
+        except Crash as crashed:
+            EXPLORED.crash_points[str(crashed.point)] += 1
+            self.down = True
+            self.unanswered.append(command)
+            return
+        if lost:
+            EXPLORED.crash_points["answer_lost"] += 1
+            self.unanswered.append(command)
+            return
+        self.acknowledge(command, decision)
+
+    def acknowledge(self, command: Command, decision: Decision) -> None:
+        status, code = status_of(decision)
+        EXPLORED.outcomes[f"{type(command).__name__}: {code or status}"] += 1
+        if isinstance(decision, Rejected):
+            return  # nothing recorded: nothing to survive
+        key = (command.account, command.id)
+        first = self.acknowledged.get(key)
+        if first is not None:
+            expected = (
+                ("duplicate", None)
+                if first.status in ("applied", "duplicate")
+                else (first.status, first.code)
+            )
+            check((status, code) == expected, f"command {key} was answered {first}, then {(status, code)}")
+        else:
+            self.acknowledged[key] = Acknowledged(command=command, status=status, code=code)
+
+    # Rules ------------------------------------------------------------------------------------
+
+    CRASH = st.sampled_from([None, None, None, None, None, CrashPoint.AFTER_DECIDE, CrashPoint.AFTER_PERSIST])
+    LOST = st.sampled_from([False, False, False, True])
+
+    @initialize(target=accounts)
+    def open_first_account(self) -> str:
+        """An account with capital from the start, so that losses and profits come in a short run."""
+        self.submit(
+            OpenAccount(id=self.fresh_id(), account="acme", my_share_bp=100, company_share_bp=900),
+            None,
+            False,
+        )
+        self.submit(Fund(id=self.fresh_id(), account="acme", amount_minor=100_000), None, False)
+        return "acme"
+
+    @precondition(lambda self: not self.down)
+    @rule(target=accounts, account=st.sampled_from(ACCOUNT_NAMES[1:]), my=SHARES_BP, crash=CRASH, lost=LOST)
+    def open_account(self, account: str, my: int, crash: CrashPoint | None, lost: bool) -> str:
+        command = OpenAccount(
+            id=self.fresh_id(), account=account, my_share_bp=my, company_share_bp=10_000 - my
+        )
+        self.submit(command, crash, lost)
+        return account
+
+    @precondition(lambda self: not self.down)
+    @rule(account=accounts, amount=st.integers(1, 10**6), crash=CRASH, lost=LOST)
+    def fund(self, account: str, amount: int, crash: CrashPoint | None, lost: bool) -> None:
+        self.submit(Fund(id=self.fresh_id(), account=account, amount_minor=amount), crash, lost)
+
+    @precondition(lambda self: not self.down)
+    @rule(account=accounts, shift=st.integers(-(10**6), 10**6), crash=CRASH, lost=LOST)
+    def record_balance(self, account: str, shift: int, crash: CrashPoint | None, lost: bool) -> None:
+        state = self.store.account(account)
+        balance = max(0, (state.capital_minor if state else 0) + shift)
+        self.submit(RecordBalance(id=self.fresh_id(), account=account, balance_minor=balance), crash, lost)
+
+    @precondition(lambda self: not self.down)
+    @rule(data=st.data(), crash=CRASH, lost=LOST)
+    def settle(self, data: st.DataObject, crash: CrashPoint | None, lost: bool) -> None:
+        with_loss = [
+            account_id
+            for account_id in self.store.account_ids()
+            if (self.store.account(account_id) or _nothing()).loss is not None
+        ]
+        account = data.draw(st.sampled_from(with_loss or ["acme"]), label="account")
+        state = self.store.account(account)
+        loss = state.loss if state else None
+        payable = payable_minor(loss.remaining_minor, loss.my_share_bp + loss.company_share_bp) if loss else 1
+        payment = data.draw(st.sampled_from([1, max(1, payable - 1), payable]), label="payment_minor")
+        self.submit(Settle(id=self.fresh_id(), account=account, payment_minor=payment), crash, lost)
+
+    @precondition(lambda self: not self.down)
+    @rule(account=accounts, my=SHARES_BP, crash=CRASH, lost=LOST)
+    def set_shares(self, account: str, my: int, crash: CrashPoint | None, lost: bool) -> None:
+        command = SetShares(id=self.fresh_id(), account=account, my_share_bp=my, company_share_bp=0)
+        self.submit(command, crash, lost)
+
+    @precondition(lambda self: not self.down and bool(self.unanswered))
+    @rule(data=st.data(), crash=CRASH)
+    def retry_unanswered(self, data: st.DataObject, crash: CrashPoint | None) -> None:
+        """The client never saw an answer: it sends the very same command again."""
+        command = data.draw(st.sampled_from(self.unanswered), label="command")
+        self.unanswered.remove(command)
+        self.submit(command, crash, False)
+
+    @precondition(lambda self: self.down)
+    @rule()
+    def restart(self) -> None:
+        """The process starts again: what was persisted is all there is."""
+        self.worldly = True
+        self._note_lines()
+        EXPLORED.crash_points["restart"] += 1
+        self.store.restart()
+        self.down = False
+
+    @precondition(lambda self: not self.down)
+    @rule(
+        crash=st.sampled_from(
+            [None, CrashPoint.AFTER_TRANSFER, CrashPoint.AFTER_DECIDE, CrashPoint.AFTER_PERSIST]
+        )
+    )
+    def dispatch(self, crash: CrashPoint | None) -> None:
+        """The dispatcher sends pending payouts and confirms them; it may die on the way."""
+        self.worldly = True
+        self._note_lines()
+        dispatcher = type(self).make_dispatcher(self.store, self.gateway)
+        try:
+            dispatcher.dispatch(crash=crash)
+        except Crash as crashed:
+            EXPLORED.crash_points[f"dispatch_{crashed.point}"] += 1
+            self.down = True
+
+    # Invariants -------------------------------------------------------------------------------
+
+    @invariant()
+    def count_step(self) -> None:
+        EXPLORED.steps += 1
+
+    @invariant()
+    def every_acknowledged_command_survives(self) -> None:
+        for (account_id, command_id), acknowledged in self.acknowledged.items():
+            entries = [entry for entry in self.store.ledger(account_id) if entry.command.id == command_id]
+            check(
+                len(entries) == 1,
+                f"acknowledged command {command_id!r} is {len(entries)} times in the ledger",
+            )
+            (entry,) = entries
+            check(entry.command == acknowledged.command, f"acknowledged command {command_id!r} was replaced")
+            if acknowledged.status in ("applied", "duplicate"):
+                check(
+                    isinstance(entry, Applied), f"acknowledged {command_id!r} as applied, ledger has {entry}"
+                )
+            else:
+                check(
+                    isinstance(entry, Refused) and str(entry.code) == acknowledged.code,
+                    f"acknowledged {command_id!r} as {acknowledged.code}, ledger has {entry}",
+                )
+
+    @invariant()
+    def no_command_takes_effect_twice(self) -> None:
+        check_ledgers(self.store)
+
+    @invariant()
+    def no_payout_is_transferred_twice(self) -> None:
+        payouts = {
+            payout.id: payout.amount_minor
+            for account_id in self.store.account_ids()
+            for payout in (self.store.account(account_id) or _nothing()).payouts.values()
+        }
+        for key, amount_minor in self.gateway.moved.items():
+            check(key in payouts, f"transfer {key!r} pays no payout")
+            check(payouts[key] == amount_minor, f"transfer {key!r} moved {amount_minor}, not {payouts[key]}")
+
+    @invariant()
+    def transfers_stay_within_profit_withdrawn(self) -> None:
+        transferred = sum(self.gateway.moved.values())
+        withdrawn = sum(
+            (self.store.account(account_id) or _nothing()).profit_withdrawn_minor
+            for account_id in self.store.account_ids()
+        )
+        check(transferred <= withdrawn, f"transferred {transferred} > profit withdrawn {withdrawn}")
+        drained = not any(True for _ in self.store.pending_payouts())
+        if drained:
+            check(
+                transferred == withdrawn, f"drained, yet transferred {transferred} != withdrawn {withdrawn}"
+            )
+
+    @invariant()
+    def a_confirmed_payout_was_transferred(self) -> None:
+        for account_id in self.store.account_ids():
+            for payout in (self.store.account(account_id) or _nothing()).payouts.values():
+                if payout.status is PayoutStatus.CONFIRMED:
+                    check(
+                        payout.id in self.gateway.moved, f"payout {payout.id!r} confirmed, never transferred"
+                    )
+
+
+def _nothing() -> Account:
+    raise AssertionError("a store lists an account it does not have")

@@ -1,0 +1,749 @@
+"""The reference model and the kernel's CLI runner, in lockstep: same results, same views.
+
+The reference (`reference.py`) is a second implementation of domain.md that shares no code with the
+kernel; every stream here runs through both, and each line must get the same `line`, `id`,
+`account`, `status` and error `code` (messages are free text), and the account views after the
+stream must be equal exactly.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from ppk.adapters.cli import account_views, replay_lines
+from ppk.stateful_tests.reference import LINE_BYTES_MAX, ReferenceBook, replay_bytes
+
+T = TypeVar("T")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+LIMIT_MINOR = 10**17
+ACCOUNT_IDS = ["B", "a", "acme", "Z_9.-"]
+SHARE_BP_CHOICES = [0, 1, 100, 900, 1875, 3333, 4782, 5000, 5218, 9999, 10_000, 10_001]
+SHARE_BP_PAIRS = [(100, 900), (4782, 0), (0, 0), (10_000, 0), (5000, 5000), (1, 1874), (3333, 3333), (0, 1)]
+DATE_BASE = datetime.date(2026, 1, 10)
+
+
+def essentials(result: dict[str, Any]) -> dict[str, Any]:
+    """What the two sides must agree on: the keys present and every value but the message."""
+    kept: dict[str, Any] = {key: result[key] for key in ("line", "id", "account", "status") if key in result}
+    kept["keys"] = sorted(result)
+    if "error" in result:
+        kept["code"] = result["error"]["code"]
+        kept["error_keys"] = sorted(result["error"])
+    return kept
+
+
+def run_kernel(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    accounts: dict[str, Any] = {}
+    results = [essentials(result) for result in replay_lines(io.BytesIO(data), accounts)]
+    return results, [dict(view) for view in account_views(accounts)]
+
+
+def run_reference(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    book = ReferenceBook()
+    results = [essentials(result) for result in replay_bytes(data, book)]
+    return results, book.views()
+
+
+def assert_lockstep(data: bytes) -> None:
+    kernel_results, kernel_views = run_kernel(data)
+    reference_results, reference_views = run_reference(data)
+    for kernel_result, reference_result in zip(kernel_results, reference_results, strict=False):
+        assert kernel_result == reference_result, f"input:\n{data[:2000]!r}"
+    assert len(kernel_results) == len(reference_results), f"input:\n{data[:2000]!r}"
+    assert kernel_views == reference_views, f"input:\n{data[:2000]!r}"
+    # The same keys in the same order, as `ppk replay --show` prints them.
+    assert [json.dumps(view) for view in kernel_views] == [json.dumps(view) for view in reference_views]
+
+
+def line(**fields: Any) -> bytes:
+    return json.dumps(fields).encode()
+
+
+def stream(*lines: bytes | str) -> bytes:
+    return b"".join((item.encode() if isinstance(item, str) else item) + b"\n" for item in lines)
+
+
+# 1. The worked example.
+
+
+def test_worked_example_agrees() -> None:
+    data = (EXAMPLES / "worked.jsonl").read_bytes()
+    assert_lockstep(data)
+    expected = [json.loads(text) for text in (EXAMPLES / "worked.out.jsonl").read_text().splitlines()]
+    book = ReferenceBook()
+    results = list(replay_bytes(data, book))
+    assert [essentials(result) for result in results] == [essentials(row) for row in expected[:-1]]
+    assert book.views() == expected[-1:]
+
+
+# 2. Generated streams, drawn around the edges that matter in the reference's current state.
+
+
+def spell_amount(data: st.DataObject, value_minor: int) -> str:
+    """One JSON spelling of an amount: a string or a number literal, with or without decimals."""
+    whole, cents = divmod(value_minor, 100)
+    forms = [f"{whole}.{cents:02d}"]
+    if cents % 10 == 0:
+        forms.append(f"{whole}.{cents // 10}")
+    if cents == 0:
+        forms.append(f"{whole}")
+    text = data.draw(st.sampled_from(forms))
+    spelling = data.draw(st.sampled_from(["string", "number", "zeros"]))
+    if spelling == "number":
+        return text
+    if spelling == "zeros":
+        text = "00" + text
+    return json.dumps(text)
+
+
+def encode(data: st.DataObject, command: dict[str, Any]) -> bytes:
+    """A command as one JSON line, keys in a drawn order; amounts are ("amount", minor) pairs."""
+    keys = data.draw(st.permutations(sorted(command)))
+    parts = []
+    for key in keys:
+        value = command[key]
+        if isinstance(value, tuple):
+            text = spell_amount(data, value[1])
+        else:
+            text = json.dumps(value, ensure_ascii=data.draw(st.booleans()))
+        parts.append(f"{json.dumps(key)}: {text}")
+    return ("{" + ", ".join(parts) + "}").encode()
+
+
+BAD_AMOUNTS = [
+    "1e3",
+    "-0",
+    "1.234",
+    "1.5e1",
+    '"1e3"',
+    '"-0"',
+    '"1.234"',
+    '""',
+    '" 5"',
+    '"5 "',
+    '"5."',
+    '".5"',
+    '"+5"',
+    '"NaN"',
+    '"Infinity"',
+    '"\\u0665"',
+    '"\\uff15"',
+    '"1000000000000000.01"',
+    '"100000000000000000000000000000000000000000"',
+    "-5",
+    "0",
+    '"0.00"',
+    '"0x10"',
+    '"1,5"',
+]
+BAD_FIELD_VALUES = ["true", "null", '["1"]', '{"v": "1"}', "[[[1]]]"]
+BAD_DATES = [
+    '"2026-02-30"',
+    '"2026-2-3"',
+    '"0000-01-01"',
+    '"2026-13-01"',
+    '"2026-01-01 "',
+    '"2026/01/01"',
+    '"\\uff12026-01-01"',
+    "20260101",
+    '"2026-01-01T00:00"',
+    '""',
+]
+BAD_IDS = ['""', '"' + "x" * 129 + '"', '"a\\u0000"', '"a\\u007f"', '"a\\u0085"', '"\\ud800"', "5", "null"]
+GOOD_ODD_IDS = ['"' + "y" * 128 + '"', '"\\ud83d\\ude00"', '"é ü"', '"a\\u00a0b"', '"a:b"']
+BAD_ACCOUNTS = ['""', '"a b"', '"\\u00e9"', '"' + "b" * 65 + '"', "7", '"a\\n"']
+
+
+def bad_line(data: st.DataObject, account: str, command_id: str) -> bytes:
+    """A line some boundary rule (or amount rule) must reject, often naming a live account and id."""
+    head = f'"id": {json.dumps(command_id)}, "account": {json.dumps(account)}'
+    templates: list[Callable[[], str]] = [
+        lambda: "{" + head + ', "type": "fund", "amount": ' + data.draw(st.sampled_from(BAD_AMOUNTS)) + "}",
+        lambda: (
+            "{" + head + ', "type": "settle", "payment": ' + data.draw(st.sampled_from(BAD_AMOUNTS)) + "}"
+        ),
+        lambda: (
+            "{"
+            + head
+            + ', "type": "record_balance", "balance": '
+            + data.draw(st.sampled_from(BAD_AMOUNTS))
+            + "}"
+        ),
+        lambda: (
+            "{"
+            + head
+            + ', "type": "set_shares", "my_share": '
+            + data.draw(st.sampled_from([*BAD_AMOUNTS, '"100.01"', "101"]))
+            + ', "company_share": "1"}'
+        ),
+        lambda: (
+            "{"
+            + head
+            + ', "type": "open_account", "my_share": "1", "company_share": '
+            + data.draw(st.sampled_from([*BAD_AMOUNTS, '"99.01"', "100"]))
+            + "}"
+        ),
+        lambda: (
+            "{" + head + ', "type": "fund", "amount": ' + data.draw(st.sampled_from(BAD_FIELD_VALUES)) + "}"
+        ),
+        lambda: (
+            "{"
+            + head
+            + ', "type": "record_balance", "balance": "1", "date": '
+            + data.draw(st.sampled_from(BAD_DATES))
+            + "}"
+        ),
+        lambda: "{" + head + ', "type": "fund", "amount": "1", "amount": "2"}',
+        lambda: "{" + head + ', "type": "fund", "amount": "1", "extra": 1}',
+        lambda: "{" + head + ', "type": "fund", "amount": "1", "x": {"k": 1, "k": 2}}',
+        lambda: "{" + head + ', "type": "fund", "amount": "1", "date": "2026-01-01"}',
+        lambda: "{" + head + ', "type": "fund"}',
+        lambda: "{" + head + ', "type": "record_balance", "balance": "1", "date": null}',
+        lambda: "{" + head + ', "type": "confirm_payout", "payout": 5}',
+        lambda: (
+            "{"
+            + head
+            + ', "type": '
+            + data.draw(st.sampled_from(['"withdraw"', '"Fund"', "3", "null"]))
+            + "}"
+        ),
+        lambda: "{" + head + ', "amount": "1"}',
+        lambda: "{" + head + ', "type": "fund", "amount": NaN}',
+        lambda: "{" + head + ', "type": "fund", "amount": -Infinity}',
+        lambda: (
+            "{"
+            + head
+            + ', "type": "fund", "amount": '
+            + data.draw(st.sampled_from(["05", "+5", ".5", "5."]))
+            + "}"
+        ),
+        lambda: "{" + head + ', "type": "fund", "amount": "1"} x',
+        lambda: "{" + head + ', "type": "fund", "amount": "1",}',
+        lambda: "{" + head + ', "type": "fund", "amount": "1"',
+        lambda: (
+            '{"id": '
+            + data.draw(st.sampled_from(BAD_IDS))
+            + ', "account": '
+            + json.dumps(account)
+            + ', "type": "fund", "amount": "1"}'
+        ),
+        lambda: (
+            '{"id": '
+            + json.dumps(command_id)
+            + ', "account": '
+            + data.draw(st.sampled_from(BAD_ACCOUNTS))
+            + ', "type": "fund", "amount": "1"}'
+        ),
+        lambda: data.draw(st.sampled_from(["[1, 2]", '"text"', "null", "{}", "not json", "{", "5", "NaN"])),
+        lambda: "\ufeff{" + head + ', "type": "fund", "amount": "1"}',
+        lambda: "\x0c{" + head + ', "type": "fund", "amount": "1"}',
+    ]
+    text = templates[data.draw(st.integers(0, len(templates) - 1), label="bad template")]()
+    raw_bytes: list[Callable[[], bytes]] = [
+        lambda: b'{"id": "\xff", "account": "a", "type": "fund", "amount": "1"}',
+        lambda: b'{"id": "\xc0\xaf", "account": "a", "type": "fund", "amount": "1"}',
+        lambda: b'{"id": "\xed\xa0\x80", "account": "a", "type": "fund", "amount": "1"}',
+        lambda: ("{" + head + ', "type": "fund", "amount": "1"}').encode() + b"\x80",
+    ]
+    if data.draw(st.integers(0, 7)) == 0:
+        return raw_bytes[data.draw(st.integers(0, len(raw_bytes) - 1))]()
+    return text.encode()
+
+
+class StreamDrawer:
+    """Draws one stream line by line, stepping a reference to aim at the edges of its state."""
+
+    def __init__(self, data: st.DataObject) -> None:
+        self.data = data
+        self.book = ReferenceBook()
+        self.lines: list[bytes] = []
+        self.commands: list[dict[str, Any]] = []
+        self.serial = 0
+
+    def draw(self, strategy: st.SearchStrategy[T], label: str | None = None) -> T:
+        return self.data.draw(strategy, label=label)
+
+    def account_state(self, account: str) -> dict[str, Any] | None:
+        return self.book.accounts.get(account)
+
+    def command_id(self, account: str) -> str:
+        used = [str(command["id"]) for command in self.commands if command["account"] == account]
+        if used and self.draw(st.integers(0, 4)) == 0:
+            return self.draw(st.sampled_from(used))
+        if self.draw(st.integers(0, 15)) == 0:
+            return str(json.loads(self.draw(st.sampled_from(GOOD_ODD_IDS))))
+        self.serial += 1
+        return f"c{self.serial}"
+
+    def shares(self) -> dict[str, Any]:
+        if self.draw(st.integers(0, 4)) > 0:
+            my_bp, company_bp = self.draw(st.sampled_from(SHARE_BP_PAIRS))
+        else:
+            my_bp, company_bp = (self.draw(st.sampled_from(SHARE_BP_CHOICES)) for _ in range(2))
+        return {"my_share": ("amount", my_bp), "company_share": ("amount", company_bp)}
+
+    def amount_near(self, targets: list[int]) -> tuple[str, int]:
+        candidates = sorted({max(target, 0) for target in targets})
+        return ("amount", self.draw(st.sampled_from(candidates)))
+
+    def fields(self, kind: str, account: str) -> dict[str, Any]:
+        state = self.account_state(account) or {}
+        capital = state.get("capital_minor", 0)
+        if kind in ("open_account", "set_shares"):
+            return self.shares()
+        if kind == "fund":
+            room = LIMIT_MINOR - state.get("funding_minor", 0)
+            targets = [1, 99, 100_00, 12_345, 1_000_000_00, capital]
+            if self.draw(st.integers(0, 5)) == 0:
+                targets = [room - 1, room, room + 1, LIMIT_MINOR, LIMIT_MINOR + 1, 0]
+            return {"amount": self.amount_near(targets)}
+        if kind == "record_balance":
+            targets = [capital - 1, capital, capital + 1, 0, capital - 99, capital - 5, capital // 2]
+            targets += [capital - 100_00, capital + 12_345_67]
+            if self.draw(st.integers(0, 5)) == 0:
+                profit_room = LIMIT_MINOR - state.get("profit_withdrawn_minor", 0)
+                targets = [capital + profit_room, capital + profit_room + 1, LIMIT_MINOR, LIMIT_MINOR + 1]
+            fields: dict[str, Any] = {"balance": self.amount_near(targets)}
+            latest = state.get("latest_date")
+            latest_day = datetime.date.fromisoformat(latest) if latest else DATE_BASE
+            offset = self.draw(st.sampled_from([None, None, -1, 0, 0, 1, 30, -400]))
+            if offset is not None:
+                fields["date"] = (latest_day + datetime.timedelta(days=offset)).isoformat()
+            return fields
+        if kind == "settle":
+            payable = self.book.payable_minor(account) if state else 0
+            targets = [1, 2, payable // 2, payable - 1, payable, payable, payable + 1, 0, 10**9]
+            return {"payment": self.amount_near(targets)}
+        assert kind == "confirm_payout"
+        own = list(state.get("payouts", []))
+        others = [payout for other in self.book.accounts.values() for payout in other["payouts"]]
+        return {"payout": self.draw(st.sampled_from([*own, *own, *own, *others, f"{account}:c9999", "nope"]))}
+
+    def kind_for(self, account: str) -> str:
+        """A command type, weighted by the account's state so that long stories happen."""
+        state = self.account_state(account)
+        if state is None:
+            kinds = ["open_account"] * 6 + ["fund", "settle", "set_shares", "record_balance"]
+        elif state["loss"] is not None:
+            kinds = ["settle"] * 6 + ["record_balance", "fund", "set_shares", "confirm_payout"]
+        elif state["capital_minor"] == 0:
+            kinds = ["fund"] * 4 + ["record_balance"] * 2 + ["settle", "set_shares", "open_account"]
+        else:
+            kinds = ["record_balance"] * 5 + ["fund", "settle", "set_shares", "open_account"]
+            kinds += ["confirm_payout"] * (3 if state["payouts"] else 1)
+        return self.draw(st.sampled_from(kinds))
+
+    def account(self) -> str:
+        opened = sorted(self.book.accounts)
+        if opened and self.draw(st.integers(0, 5)) > 0:
+            return self.draw(st.sampled_from(opened))
+        return self.draw(st.sampled_from(ACCOUNT_IDS))
+
+    def fresh_command(self) -> dict[str, Any]:
+        account = self.account()
+        kind = self.kind_for(account)
+        command = {"id": self.command_id(account), "account": account, "type": kind}
+        command.update(self.fields(kind, account))
+        return command
+
+    def next_line(self) -> bytes:
+        choice = self.draw(st.integers(0, 24), label="line kind")
+        if choice == 0 and self.lines:
+            return self.draw(st.sampled_from(self.lines))  # The exact same line again.
+        if choice in (1, 2) and self.commands:
+            return encode(self.data, self.draw(st.sampled_from(self.commands)))  # Spelled anew.
+        if choice == 3 and self.commands:
+            previous = self.draw(st.sampled_from(self.commands))
+            changed = {**self.fresh_command(), "id": previous["id"], "account": previous["account"]}
+            self.commands.append(changed)
+            return encode(self.data, changed)
+        if choice in (4, 5, 6, 7):
+            account = self.account()
+            return bad_line(self.data, account, self.command_id(account))
+        command = self.fresh_command()
+        self.commands.append(command)
+        return encode(self.data, command)
+
+    def stream(self, lines_max: int) -> bytes:
+        parts = [b"\xef\xbb\xbf"] if self.draw(st.integers(0, 9)) == 0 else []
+        for _ in range(self.draw(st.integers(1, lines_max))):
+            line_bytes = self.next_line()
+            self.book.apply_line(line_bytes)
+            self.lines.append(line_bytes)
+            parts.append(line_bytes + self.draw(st.sampled_from([b"\n", b"\n", b"\r\n"])))
+            if self.draw(st.integers(0, 9)) == 0:
+                parts.append(self.draw(st.sampled_from([b"\n", b"  \n", b"\t\r\n", b"\r\n", b" \r \n"])))
+        data = b"".join(parts)
+        if self.draw(st.booleans()):
+            data = data.rstrip(b"\r\n")  # The last line without its `\n`.
+        return data
+
+
+@settings(max_examples=250, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_generated_streams_agree(data: st.DataObject) -> None:
+    drawer = StreamDrawer(data)
+    stream_bytes = drawer.stream(lines_max=50)
+    for result in replay_bytes(stream_bytes):
+        event(result["error"]["code"] if "error" in result else result["status"])
+    assert_lockstep(stream_bytes)
+
+
+# 3. Regression streams for the trickiest precedence cases, each a row ending in its statuses.
+
+OPEN_A = line(id="o1", account="a", type="open_account", my_share="1", company_share="9")
+FUND_A = line(id="f1", account="a", type="fund", amount="1000")
+LOSS_A = line(id="r1", account="a", type="record_balance", balance="900", date="2026-01-05")
+
+REGRESSIONS: dict[str, tuple[bytes, list[str]]] = {
+    "conflict_before_account_exists": (
+        stream(
+            OPEN_A,
+            line(id="o1", account="a", type="open_account", my_share=1, company_share="9.0"),
+            line(id="o1", account="a", type="open_account", my_share="2", company_share="9"),
+            line(id="o2", account="a", type="open_account", my_share="200", company_share="9"),
+            line(id="o2", account="a", type="set_shares", my_share="1", company_share="9"),
+        ),
+        ["applied", "duplicate", "idempotency_conflict", "account_exists", "applied"],
+    ),
+    "unknown_account_before_invalid_amount": (
+        stream(line(id="x", account="nobody", type="fund", amount="1e3")),
+        ["unknown_account"],
+    ),
+    "invalid_text_equals_nothing": (
+        stream(
+            OPEN_A,
+            FUND_A,
+            line(id="f1", account="a", type="fund", amount="1000.000"),
+            line(id="f2", account="a", type="fund", amount="0"),
+            line(id="f2", account="a", type="fund", amount="5"),
+            line(id="f2", account="a", type="fund", amount="0"),
+        ),
+        ["applied", "applied", "idempotency_conflict", "invalid_amount", "applied", "idempotency_conflict"],
+    ),
+    "malformed_before_duplicate": (
+        stream(
+            OPEN_A,
+            b'{"id": "o1", "account": "a", "type": "open_account", "my_share": "1", '
+            b'"company_share": "9", "my_share": "1"}',
+        ),
+        ["applied", "malformed"],
+    ),
+    "refusal_is_returned_after_the_state_changed": (
+        stream(
+            OPEN_A,
+            FUND_A,
+            line(id="s1", account="a", type="settle", payment="1"),
+            LOSS_A,
+            line(id="s1", account="a", type="settle", payment="1.00"),
+            line(id="r2", account="a", type="record_balance", balance="1000"),
+            line(id="s2", account="a", type="settle", payment="10"),
+            line(id="r2", account="a", type="record_balance", balance="1000"),
+            line(id="s1", account="a", type="settle", payment="2"),
+        ),
+        [
+            "applied",
+            "applied",
+            "no_active_loss",
+            "applied",
+            "no_active_loss",
+            "loss_active",
+            "applied",
+            "loss_active",
+            "idempotency_conflict",
+        ],
+    ),
+    "loss_active_before_stale_before_limit": (
+        stream(
+            OPEN_A,
+            FUND_A,
+            LOSS_A,
+            line(id="r2", account="a", type="record_balance", balance="100000000000000", date="2026-01-01"),
+            line(id="s1", account="a", type="settle", payment="10"),
+            line(id="r3", account="a", type="record_balance", balance="1000000000000000", date="2026-01-01"),
+            line(id="r4", account="a", type="record_balance", balance="1000000000000000", date="2026-01-05"),
+            line(id="r5", account="a", type="record_balance", balance="1000000000000000", date="2026-01-04"),
+            line(id="r6", account="a", type="record_balance", balance="1000000000000000"),
+        ),
+        [
+            "applied",
+            "applied",
+            "applied",
+            "loss_active",
+            "applied",
+            "stale_balance",
+            "applied",
+            "stale_balance",
+            "limit_exceeded",
+        ],
+    ),
+    "refused_date_is_not_latest": (
+        stream(
+            OPEN_A,
+            FUND_A,
+            LOSS_A,
+            line(id="r2", account="a", type="record_balance", balance="900", date="2026-03-01"),
+            line(id="s1", account="a", type="settle", payment="10"),
+            line(id="r3", account="a", type="record_balance", balance="900", date="2026-02-01"),
+            line(id="r4", account="a", type="record_balance", balance="900", date="2026-01-04"),
+        ),
+        ["applied", "applied", "applied", "loss_active", "applied", "applied", "stale_balance"],
+    ),
+    "absent_date_differs_from_present": (
+        stream(
+            OPEN_A,
+            line(id="r1", account="a", type="record_balance", balance="0"),
+            line(id="r1", account="a", type="record_balance", balance="0.00", date="2026-01-01"),
+            line(id="r2", account="a", type="record_balance", balance="0", date="2026-01-01"),
+            line(id="r2", account="a", type="record_balance", balance="0"),
+            line(id="r2", account="a", type="record_balance", balance=0, date="2026-01-01"),
+        ),
+        ["applied", "applied", "idempotency_conflict", "applied", "idempotency_conflict", "duplicate"],
+    ),
+    "no_active_loss_before_payment_exceeds": (
+        stream(OPEN_A, line(id="s1", account="a", type="settle", payment="1000000000000000")),
+        ["applied", "no_active_loss"],
+    ),
+    "write_off_of_unpayable_losses": (
+        stream(
+            line(id="o", account="B", type="open_account", my_share="0", company_share="0"),
+            line(id="f", account="B", type="fund", amount="50"),
+            line(id="r", account="B", type="record_balance", balance="10"),
+            line(id="s", account="B", type="settle", payment="0.01"),
+            line(id="t", account="B", type="set_shares", my_share="1", company_share="0"),
+            line(id="r2", account="B", type="record_balance", balance="9.01"),
+            line(id="r3", account="B", type="record_balance", balance="8.01"),
+        ),
+        ["applied", "applied", "applied", "no_active_loss", "applied", "applied", "applied"],
+    ),
+    "e4_partial_payment_rounds_down": (
+        stream(
+            line(id="o", account="a", type="open_account", my_share="18.75", company_share="0"),
+            line(id="f", account="a", type="fund", amount="0.16"),
+            line(id="r", account="a", type="record_balance", balance="0"),
+            line(id="s1", account="a", type="settle", payment="0.02"),
+            line(id="s2", account="a", type="settle", payment="0.02"),
+            line(id="s3", account="a", type="settle", payment="0.01"),
+        ),
+        ["applied", "applied", "applied", "applied", "payment_exceeds_payable", "applied"],
+    ),
+    "odd_shares_split_rounds_down": (
+        stream(
+            line(id="o", account="a", type="open_account", my_share="47.82", company_share="0.01"),
+            line(id="f", account="a", type="fund", amount="1000"),
+            line(id="r", account="a", type="record_balance", balance="999.80"),
+            line(id="s1", account="a", type="settle", payment="0.05"),
+            line(id="t", account="a", type="set_shares", my_share="100", company_share="0"),
+            line(id="s2", account="a", type="settle", payment="0.05"),
+            line(id="s3", account="a", type="settle", payment="0.04"),
+        ),
+        ["applied", "applied", "applied", "applied", "applied", "payment_exceeds_payable", "applied"],
+    ),
+    "funding_limit_is_inclusive": (
+        stream(
+            OPEN_A,
+            line(id="f1", account="a", type="fund", amount="999999999999999.99"),
+            line(id="f2", account="a", type="fund", amount="0.02"),
+            line(id="f3", account="a", type="fund", amount="0.01"),
+            line(id="f4", account="a", type="fund", amount="0.01"),
+            line(id="f5", account="a", type="fund", amount="1000000000000000.01"),
+        ),
+        ["applied", "applied", "limit_exceeded", "applied", "limit_exceeded", "invalid_amount"],
+    ),
+    "profit_is_withdrawn_and_confirmed": (
+        stream(
+            OPEN_A,
+            line(id="r1", account="a", type="record_balance", balance="1000000000000000"),
+            line(id="r2", account="a", type="record_balance", balance="0.01"),
+            line(id="p1", account="a", type="confirm_payout", payout="a:r2"),
+            line(id="p2", account="a", type="confirm_payout", payout="a:r1"),
+            line(id="p3", account="a", type="confirm_payout", payout="a:r1"),
+            line(id="p2", account="a", type="confirm_payout", payout="a:r1"),
+            line(id="o", account="B", type="open_account", my_share="1", company_share="1"),
+            line(id="p1", account="B", type="confirm_payout", payout="a:r1"),
+        ),
+        [
+            "applied",
+            "applied",
+            "limit_exceeded",
+            "unknown_payout",
+            "applied",
+            "applied",
+            "duplicate",
+            "applied",
+            "unknown_payout",
+        ],
+    ),
+    "same_id_on_two_accounts": (
+        stream(
+            OPEN_A,
+            line(id="o1", account="B", type="open_account", my_share="1", company_share="9"),
+            line(id="o1", account="B", type="fund", amount="1"),
+        ),
+        ["applied", "applied", "idempotency_conflict"],
+    ),
+}
+
+
+def statuses(data: bytes) -> list[str]:
+    return [result.get("code", result["status"]) for result in run_reference(data)[0]]
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSIONS))
+def test_regression_streams(name: str) -> None:
+    data, expected = REGRESSIONS[name]
+    assert statuses(data) == expected
+    assert_lockstep(data)
+
+
+# Input lines: the byte-level rules of domain.md ("Input lines").
+
+PADDED_OPEN = b'{"id": "o", "account": "a", "type": "open_account", "my_share": "1", "company_share": "9"}'
+
+
+def padded(length: int) -> bytes:
+    return PADDED_OPEN + b" " * (length - len(PADDED_OPEN))
+
+
+INPUT_STREAMS: dict[str, bytes] = {
+    "bom_crlf_blank_and_no_final_newline": b"\xef\xbb\xbf" + OPEN_A + b"\r\n\r\n  \t\n" + FUND_A,
+    "bom_only_at_the_start": OPEN_A + b"\n\xef\xbb\xbf" + FUND_A + b"\n",
+    "line_of_exactly_1_mib": padded(LINE_BYTES_MAX) + b"\n",
+    "line_one_byte_over_1_mib": padded(LINE_BYTES_MAX + 1) + b"\n",
+    "carriage_return_counts_towards_1_mib": padded(LINE_BYTES_MAX) + b"\r\n",
+    "bom_does_not_count_towards_1_mib": b"\xef\xbb\xbf" + padded(LINE_BYTES_MAX) + b"\n",
+    "blank_lines_count_for_line_numbers": b"\n\n" + OPEN_A + b"\n \n\r\n" + FUND_A + b"\n\n",
+    "empty_input": b"",
+    "only_blank_lines": b" \n\t\r\n\r",
+    "carriage_return_inside_a_line": OPEN_A + b"\r\r\n" + FUND_A + b"\r",
+    "shallow_nesting_echoes_id": b'{"id": "n", "account": "a", "type": "fund", "amount": "1", "x": [[[{}]]]}',
+    "very_deep_nesting": b"[" * 100_000 + b"]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(INPUT_STREAMS))
+def test_input_lines(name: str) -> None:
+    assert_lockstep(INPUT_STREAMS[name])
+
+
+# Single lines at the boundary, after a prefix that used some ids: the echo of id and account too.
+
+BOUNDARY_PREFIX = stream(
+    OPEN_A,
+    FUND_A,
+    line(id="r1", account="a", type="record_balance", balance="1200", date="2026-01-05"),
+)
+
+
+def fund_line(head: str = '"id": "x1", "account": "a"', amount: str = '"5"', tail: str = "") -> bytes:
+    return ("{" + head + ', "type": "fund", "amount": ' + amount + tail + "}").encode()
+
+
+BOUNDARY_LINES: dict[str, bytes] = {
+    "id_line_separator": line(id="\u2028", account="a", type="fund", amount="5"),
+    "id_byte_order_mark_inside": line(id="\ufeff", account="a", type="fund", amount="5"),
+    "id_128_astral": line(id="😀" * 128, account="a", type="fund", amount="5"),
+    "id_129_astral": line(id="😀" * 129, account="a", type="fund", amount="5"),
+    "id_128_escaped_pairs": fund_line(head='"id": "' + "\\ud83d\\ude00" * 128 + '", "account": "a"'),
+    "id_raw_delete": fund_line(head='"id": "x\x7f", "account": "a"'),
+    "id_raw_next_line": fund_line(head='"id": "x\u0085", "account": "a"'),
+    "id_raw_no_break_space": fund_line(head='"id": "x\u00a0", "account": "a"'),
+    "id_and_account_not_strings": fund_line(head='"id": ["x"], "account": {"a": 1}'),
+    "account_64_chars": fund_line(head='"id": "x1", "account": "' + "a" * 64 + '"'),
+    "escaped_keys": b'{"\\u0069d": "x1", "account": "a", "type": "fund", "\\u0061mount": "5"}',
+    "escaped_digit": fund_line(amount='"\\u0035"'),
+    "escaped_nul_in_amount": fund_line(amount='"5\\u0000"'),
+    "arabic_indic_digit": fund_line(amount='"\u0665"'),
+    "five_thousand_leading_zeros": fund_line(amount='"' + "0" * 5000 + '7.25"'),
+    "five_thousand_digit_literal": fund_line(amount="1" * 5000),
+    "literal_zero_point_zero": fund_line(amount="0.0"),
+    "literal_exponent": fund_line(amount="1E2"),
+    "literal_minus_zero_point_zero": fund_line(amount="-0.0"),
+    "literal_one_minor_unit": fund_line(amount="0.01"),
+    "shares_exactly_100": line(id="x1", account="a", type="set_shares", my_share="100.00", company_share="0"),
+    "shares_sum_100_01": line(id="x1", account="a", type="set_shares", my_share="50.01", company_share="50"),
+    "shares_long_leading_zeros": line(
+        id="x1", account="a", type="set_shares", my_share="0" * 5000 + "1", company_share="9"
+    ),
+    "date_1900_02_29": line(id="x1", account="a", type="record_balance", balance="1", date="1900-02-29"),
+    "date_2000_02_29": line(id="x1", account="a", type="record_balance", balance="1", date="2000-02-29"),
+    "date_9999_12_31": line(id="x1", account="a", type="record_balance", balance="1", date="9999-12-31"),
+    "date_0001_01_01_is_stale": line(
+        id="x1", account="a", type="record_balance", balance="1", date="0001-01-01"
+    ),
+    "date_on_open_account": line(
+        id="x1", account="a", type="open_account", my_share="1", company_share="1", date="2026-01-01"
+    ),
+    "payout_case_matters": line(id="x1", account="a", type="confirm_payout", payout="A:r1"),
+    "payout_real": line(id="x1", account="a", type="confirm_payout", payout="a:r1"),
+    "payout_lone_surrogate": line(id="x1", account="a", type="confirm_payout", payout="\ud800"),
+    "repeated_key_in_nested_object": fund_line(tail=', "x": {"k": 1, "k": 1}'),
+    "repeated_type": fund_line(tail=', "type": "fund"'),
+    "trailing_nul": fund_line() + b"\x00",
+    "leading_no_break_space": b"\xc2\xa0" + fund_line(),
+    "trailing_vertical_tab": fund_line() + b"\x0b",
+    "trailing_carriage_returns": fund_line() + b"\r\r",
+    "trailing_space_and_tab": fund_line() + b" \t",
+    "retry_open_with_invalid_shares": b'{"id": "o1", "account": "a", "type": "open_account", '
+    b'"my_share": "x", "company_share": 9}',
+    "retry_open_as_numbers": b'{"id": "o1", "account": "a", "type": "open_account", '
+    b'"my_share": 1.00, "company_share": 9}',
+    "open_existing_with_invalid_shares": b'{"id": "o2", "account": "a", "type": "open_account", '
+    b'"my_share": "x", "company_share": 9}',
+    "open_new_with_invalid_shares": b'{"id": "o2", "account": "z", "type": "open_account", '
+    b'"my_share": "x", "company_share": 9}',
+    "retry_record_balance_respelled": line(
+        id="r1", account="a", type="record_balance", balance="1200.00", date="2026-01-05"
+    ),
+    "stale_by_one_day": line(id="r2", account="a", type="record_balance", balance="1000", date="2026-01-04"),
+    "equal_date_is_fine": line(
+        id="r2", account="a", type="record_balance", balance="1000", date="2026-01-05"
+    ),
+    "shallow_nesting_echoes_id": fund_line(tail=', "x": [[[{}]]]'),
+    "very_deep_nesting_after_the_id": fund_line(amount="[" * 100_000 + "]" * 100_000),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOUNDARY_LINES))
+def test_boundary_lines(name: str) -> None:
+    assert_lockstep(BOUNDARY_PREFIX + BOUNDARY_LINES[name] + b"\n")
+
+
+# Former disagreements, now regression tests: each was a kernel result the reference did not share.
+
+
+def test_regression__a_repeated_id_key_is_not_echoed() -> None:
+    """domain.md is silent on a repeated key's value; both read it as having none (Readings R1)."""
+    assert_lockstep(BOUNDARY_PREFIX + fund_line(head='"id": "x1", "id": "x2", "account": "a"') + b"\n")
+
+
+def test_regression__depth_100_is_too_deep_and_not_echoed() -> None:
+    """domain.md names no depth for 'nests too deep'; both stop at 64 (Readings R2)."""
+    assert_lockstep(BOUNDARY_PREFIX + fund_line(amount="[" * 100 + "]" * 100) + b"\n")
+
+
+def under_frames(count: int, function: Any) -> Any:
+    """`function()` called from `count` frames deeper in the stack."""
+    if count == 0:
+        return function()
+    return under_frames(count - 1, function)
+
+
+def test_regression__the_nesting_verdict_does_not_depend_on_the_call_stack() -> None:
+    """Malformed 'is decided from the line alone', not from the caller's share of the stack."""
+    room = sys.getrecursionlimit() - len(traceback.extract_stack())
+    data = fund_line(amount="[" * (room // 2) + "]" * (room // 2))
+    shallow = under_frames(0, lambda: run_kernel(data))
+    deep = under_frames(room // 2 + 50, lambda: run_kernel(data))
+    assert shallow == deep
