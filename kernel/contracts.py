@@ -103,6 +103,20 @@ def shares_are_percentages(account: Account) -> bool:
     )
 
 
+def account_is_consistent(account: Account) -> bool:
+    """Every one-account inductive form at once: what any reachable account satisfies."""
+    return (
+        capital_is_conserved(account)
+        and capital_is_not_negative(account)
+        and loss_implies_capital_above_balance(account)
+        and balance_agrees_with_loss(account)
+        and shares_add_up_to_payments(account)
+        and loss_is_accounted(account)
+        and amounts_are_not_negative(account)
+        and shares_are_percentages(account)
+    )
+
+
 # --- Inductive forms: one step -------------------------------------------------------------------
 
 

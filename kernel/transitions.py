@@ -491,6 +491,11 @@ def applied(account: Account, command: Command) -> Applied:
 
 
 @icontract.require(lambda account, command: account is None or account.id == command.account)
+@icontract.require(
+    lambda account: account is None or contracts.account_is_consistent(account),
+    "a reachable account",
+    enabled=icontract.SLOW,
+)
 @icontract.ensure(
     lambda command, result: not isinstance(result, (Applied, Refused)) or result.command is command,
     "the entry records this command",
@@ -618,6 +623,18 @@ def _with_event(account: Account, event: Event) -> Account:
 
 @icontract.require(lambda account, entry: account is None or account.id == entry.command.account)
 @icontract.require(lambda account, entry: account is not None or isinstance(entry.command, OpenAccount))
+# Under ICONTRACT_SLOW (the CrossHair run): fold takes only a reachable account and the entry decide
+# gives for it. At run time both hold by induction: the last fold's postconditions checked the account.
+@icontract.require(
+    lambda account: account is None or contracts.account_is_consistent(account),
+    "a reachable account",
+    enabled=icontract.SLOW,
+)
+@icontract.require(
+    lambda account, entry: decide(account, entry.command) == entry,
+    "the entry is the decision of its command",
+    enabled=icontract.SLOW,
+)
 @icontract.ensure(lambda result: contracts.capital_is_conserved(result), "I1")
 @icontract.ensure(
     lambda account, entry, result: contracts.totals_follow_events(account, entry, result), "I1, step"
