@@ -60,13 +60,17 @@ class Dispatcher:
         """Transfer and confirm every pending payout; with `crash`, die at that point of the first."""
         transferred = confirmed = 0
         for pending in list(self._store.pending_payouts()):
-            self._gateway.transfer(pending.payout.id, pending.payout.amount_minor)
+            self._gateway.transfer(self.transfer_key(pending), pending.payout.amount_minor)
             transferred += 1
             if crash is CrashPoint.AFTER_TRANSFER:
                 raise Crash(crash)
             self._confirm(pending, crash)
             confirmed += 1
         return Dispatched(transferred=transferred, confirmed=confirmed)
+
+    def transfer_key(self, pending: PendingPayout) -> str:
+        """The transfer's idempotency key: the payout id, the same on every attempt (spec.md#e3)."""
+        return pending.payout.id
 
     def _confirm(self, pending: PendingPayout, crash: CrashPoint | None) -> None:
         command = ConfirmPayout(

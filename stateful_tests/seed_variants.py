@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import attrs
 
-from ppk.adapters.dispatcher import Dispatched, Dispatcher
-from ppk.adapters.store import Crash, CrashPoint
+from ppk.adapters.dispatcher import Dispatcher
+from ppk.adapters.store import PendingPayout
 from ppk.kernel.state import (
     BP_PER_WHOLE,
     Account,
@@ -103,14 +103,6 @@ class DispatcherWithFreshKeys(Dispatcher):
 
     _attempts: Iterator[int] = itertools.count()
 
-    def dispatch(self, *, crash: CrashPoint | None = None) -> Dispatched:
-        transferred = confirmed = 0
-        for pending in list(self._store.pending_payouts()):
-            # uuid4() in the seed: a key the gateway has never seen, on every attempt.
-            self._gateway.transfer(f"{pending.payout.id}#{next(self._attempts)}", pending.payout.amount_minor)
-            transferred += 1
-            if crash is CrashPoint.AFTER_TRANSFER:
-                raise Crash(crash)
-            self._confirm(pending, crash)
-            confirmed += 1
-        return Dispatched(transferred=transferred, confirmed=confirmed)
+    def transfer_key(self, pending: PendingPayout) -> str:
+        # uuid4() in the seed: a key the gateway has never seen, on every attempt.
+        return f"{pending.payout.id}#{next(self._attempts)}"

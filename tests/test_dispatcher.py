@@ -16,18 +16,7 @@ from ppk.kernel.state import (
     RecordBalance,
     Repeated,
 )
-
-
-class Gateway:
-    """Moves money once per key, and counts every request."""
-
-    def __init__(self) -> None:
-        self.moved: dict[str, int] = {}
-        self.requests = 0
-
-    def transfer(self, payout_id: str, amount_minor: int) -> None:
-        self.requests += 1
-        self.moved.setdefault(payout_id, amount_minor)
+from ppk.stateful_tests.machines import DedupGateway
 
 
 def store_with_a_pending_payout() -> MemoryStore:
@@ -67,7 +56,7 @@ def test_store__restart_rebuilds_every_account_from_its_ledger() -> None:
 
 
 def test_dispatcher__transfers_and_confirms_each_pending_payout() -> None:
-    store, gateway = store_with_a_pending_payout(), Gateway()
+    store, gateway = store_with_a_pending_payout(), DedupGateway()
     done = Dispatcher(store, gateway).dispatch()
     assert (done.transferred, done.confirmed) == (1, 1)
     assert gateway.moved == {"acme:b": 30_000}
@@ -80,7 +69,7 @@ def test_dispatcher__transfers_and_confirms_each_pending_payout() -> None:
     "point", [CrashPoint.AFTER_TRANSFER, CrashPoint.AFTER_DECIDE, CrashPoint.AFTER_PERSIST]
 )
 def test_dispatcher__a_crash_at_any_point_still_gives_exactly_one_transfer(point: CrashPoint) -> None:
-    store, gateway = store_with_a_pending_payout(), Gateway()
+    store, gateway = store_with_a_pending_payout(), DedupGateway()
     with pytest.raises(Crash):
         Dispatcher(store, gateway).dispatch(crash=point)
     store.restart()
@@ -99,7 +88,7 @@ def test_dispatcher__confirm_id_is_deterministic_and_within_the_id_limit() -> No
 
 
 def test_dispatcher__a_confirmation_id_taken_by_another_command_stops_with_an_error() -> None:
-    store, gateway = store_with_a_pending_payout(), Gateway()
+    store, gateway = store_with_a_pending_payout(), DedupGateway()
     store.execute(Fund(id=confirm_id("acme:b"), account="acme", amount_minor=1))
     with pytest.raises(DispatchError, match="acme:b"):
         Dispatcher(store, gateway).dispatch()
