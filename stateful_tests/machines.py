@@ -512,7 +512,7 @@ class SettlementMachine(RuleBasedStateMachine):
         before = self.account_now(sent.account)
         self.send(sent, style)
         if before is not None and sent.id in before.outcomes:
-            check(self.account_now(sent.account) == before, f"retrying {sent} changed the account")
+            check(self.account_now(sent.account) == before, f"I8: retrying {sent} changed the account")
 
     @rule(sent=commands, style=st.sampled_from(STYLES))
     def retry_changed(self, sent: Sent, style: str) -> None:
