@@ -26,14 +26,19 @@ SOLVER = settings(
     suppress_health_check=list(HealthCheck),
 )
 
+TEETH = settings(SOLVER, max_examples=3_000)
+"""The seed's rules get a larger budget: a loaded machine must still find their counterexample."""
+
 LOSSES_MINOR = st.integers(1, AMOUNT_MINOR_MAX)
 SHARES_BP = st.integers(1, BP_PER_WHOLE)
 
 
-def never_over_closes_nor_leaves_a_stuck_loss(rule: Callable[[int, int, int], int]) -> Callable[[], None]:
+def never_over_closes_nor_leaves_a_stuck_loss(
+    rule: Callable[[int, int, int], int], budget: settings = SOLVER
+) -> Callable[[], None]:
     """spec.md#rounding: for 0 < p < payable(L), 0 < closed < L and payable(L − closed) > 0."""
 
-    @SOLVER
+    @budget
     @given(payment_minor=LOSSES_MINOR, remaining_minor=LOSSES_MINOR, total_share_bp=SHARES_BP)
     def holds(payment_minor: int, remaining_minor: int, total_share_bp: int) -> None:
         assume(payment_minor < payable_minor(remaining_minor, total_share_bp))
@@ -45,11 +50,11 @@ def never_over_closes_nor_leaves_a_stuck_loss(rule: Callable[[int, int, int], in
 
 
 def shares_add_up_to_the_payment(
-    split: Callable[[int, int, int], tuple[int, int]],
+    split: Callable[[int, int, int], tuple[int, int]], budget: settings = SOLVER
 ) -> Callable[[], None]:
     """spec.md#split: my + company = payment, neither negative."""
 
-    @SOLVER
+    @budget
     @given(payment_minor=LOSSES_MINOR, my_share_bp=st.integers(0, BP_PER_WHOLE), company_share_bp=SHARES_BP)
     def holds(payment_minor: int, my_share_bp: int, company_share_bp: int) -> None:
         assume(my_share_bp + company_share_bp <= BP_PER_WHOLE)
@@ -91,9 +96,9 @@ def test_split__shares_add_up_to_the_payment() -> None:
 
 def test_teeth__e4_the_solver_finds_the_seeds_stuck_loss() -> None:
     with pytest.raises(AssertionError):
-        never_over_closes_nor_leaves_a_stuck_loss(seed_variants.capital_closed_half_up_minor)()
+        never_over_closes_nor_leaves_a_stuck_loss(seed_variants.capital_closed_half_up_minor, TEETH)()
 
 
 def test_teeth__e1_the_solver_finds_the_seeds_shares_that_miss_the_payment() -> None:
     with pytest.raises(AssertionError):
-        shares_add_up_to_the_payment(seed_split)()
+        shares_add_up_to_the_payment(seed_split, TEETH)()
