@@ -43,7 +43,7 @@ from ppk.kernel.state import (
     Settle,
     minor_text,
 )
-from ppk.kernel.transitions import SHOWN_CHARS_MAX, account_problem, id_problem, payable_minor, shown
+from ppk.kernel.transitions import SHOWN_CHARS_MAX, account_problem, id_problem, loss_payable_minor, shown
 
 LINE_BYTES_MAX: Final = 1_048_576
 """spec.md#malformed: a line is at most 1 MiB, counting its bytes without its `\\n`."""
@@ -464,15 +464,21 @@ def malformed_result(number: int, malformed: Malformed) -> JsonObject:
     return _result(number, malformed.id, malformed.account, "rejected", malformed.rejected)
 
 
-def decision_result(number: int, command: Command, decision: Decision) -> JsonObject:
-    """spec.md#results: the result of a command as the kernel decided it."""
+def decision_status(decision: Decision) -> tuple[str, Rejected | Refused | None]:
+    """spec.md#results: a decision's status, and the rejection or refusal behind a `rejected`."""
     if isinstance(decision, Applied):
-        return _result(number, command.id, command.account, "applied", None)
+        return "applied", None
     if isinstance(decision, Repeated):
         if isinstance(decision.entry, Applied):
-            return _result(number, command.id, command.account, "duplicate", None)
-        return _result(number, command.id, command.account, "rejected", decision.entry)
-    return _result(number, command.id, command.account, "rejected", decision)
+            return "duplicate", None
+        return "rejected", decision.entry
+    return "rejected", decision
+
+
+def decision_result(number: int, command: Command, decision: Decision) -> JsonObject:
+    """spec.md#results: the result of a command as the kernel decided it."""
+    status, rejection = decision_status(decision)
+    return _result(number, command.id, command.account, status, rejection)
 
 
 def _shares(my_share_bp: int, company_share_bp: int) -> JsonObject:
@@ -484,11 +490,10 @@ def account_view(account: Account) -> JsonObject:
     loss = account.loss
     loss_view: JsonObject | None = None
     if loss is not None:
-        total_share_bp = loss.my_share_bp + loss.company_share_bp
         loss_view = {
             "original": minor_text(loss.original_minor),
             "remaining": minor_text(loss.remaining_minor),
-            "payable": minor_text(payable_minor(loss.remaining_minor, total_share_bp)),
+            "payable": minor_text(loss_payable_minor(loss)),
             "shares": _shares(loss.my_share_bp, loss.company_share_bp),
         }
     return {

@@ -267,7 +267,7 @@ def record_balance_rejection(account: Account, command: RecordBalance) -> Refuse
             command,
             Code.LOSS_ACTIVE,
             f"a loss of {minor_text(account.loss.remaining_minor)} is active (payable "
-            f"{minor_text(_loss_payable_minor(account.loss))}): settle it before recording a balance",
+            f"{minor_text(loss_payable_minor(account.loss))}): settle it before recording a balance",
         )
     latest = account.balance_date_latest
     if command.date is not None and latest is not None and command.date < latest:
@@ -330,7 +330,8 @@ def record_balance_applied(account: Account, command: RecordBalance) -> Applied:
 # --- settle --------------------------------------------------------------------------------------
 
 
-def _loss_payable_minor(loss: Loss) -> int:
+def loss_payable_minor(loss: Loss) -> int:
+    """spec.md#settle: what a loss's remaining owes now, at the shares frozen into it."""
     return payable_minor(loss.remaining_minor, loss.my_share_bp + loss.company_share_bp)
 
 
@@ -339,7 +340,7 @@ def settle_rejection(account: Account, command: Settle) -> Refused | None:
     assert isinstance(command.payment_minor, int)
     if account.loss is None:
         return _refused(command, Code.NO_ACTIVE_LOSS, "there is no active loss to settle on this account")
-    payable = _loss_payable_minor(account.loss)
+    payable = loss_payable_minor(account.loss)
     if command.payment_minor > payable:
         return _refused(
             command,
@@ -356,7 +357,7 @@ def settle_applied(account: Account, command: Settle) -> Applied:
     loss = account.loss
     payment = command.payment_minor
     assert loss is not None and isinstance(payment, int)
-    if payment == _loss_payable_minor(loss):
+    if payment == loss_payable_minor(loss):
         closed_minor = loss.remaining_minor
     else:
         closed_minor = capital_closed_minor(

@@ -40,6 +40,7 @@ from ppk.adapters.store import Crash, CrashPoint, MemoryStore, Store
 from ppk.kernel import contracts
 from ppk.kernel.state import (
     AMOUNT_MINOR_MAX,
+    BP_PER_WHOLE,
     REFUSAL_CODES,
     Account,
     Applied,
@@ -55,7 +56,7 @@ from ppk.kernel.state import (
     SetShares,
     Settle,
 )
-from ppk.kernel.transitions import payable_minor, replay
+from ppk.kernel.transitions import loss_payable_minor, replay
 from ppk.stateful_tests.reference import ReferenceBook
 
 # --- Profiles ------------------------------------------------------------------------------------
@@ -191,19 +192,26 @@ def check_losses_can_be_settled(store: Store) -> None:
         account = store.account(account_id)
         loss = account.loss if account is not None else None
         if loss is not None:
-            payable = payable_minor(loss.remaining_minor, loss.my_share_bp + loss.company_share_bp)
+            payable = loss_payable_minor(loss)
             check(payable > 0, f"account {account_id!r} has a stuck loss: {loss}")
 
 
 def status_of(decision: Decision) -> tuple[str, str | None]:
     """A decision as a result names it: (status, code)."""
-    if isinstance(decision, Applied):
-        return "applied", None
-    if isinstance(decision, Repeated):
-        if isinstance(decision.entry, Applied):
-            return "duplicate", None
-        return "rejected", str(decision.entry.code)
-    return "rejected", str(decision.code)
+    status, rejection = jsonl.decision_status(decision)
+    return status, str(rejection.code) if rejection is not None else None
+
+
+def accounts_where(store: Store, wanted: Callable[[Account], bool]) -> list[str]:
+    """The ids of the store's accounts for which `wanted` holds."""
+    return [
+        account_id for account_id in store.account_ids() if wanted(store.account(account_id) or _nothing())
+    ]
+
+
+def largest_unpayable_loss_minor(total_share_bp: int, capital_minor: int) -> int:
+    """The largest loss that owes no minor unit at these shares: it is written off (E9)."""
+    return (BP_PER_WHOLE - 1) // total_share_bp if total_share_bp else capital_minor
 
 
 @attrs.define
@@ -351,8 +359,7 @@ class SettlementMachine(RuleBasedStateMachine):
         state = self.account_now(account)
         capital = state.capital_minor if state else 100_000
         total_bp = state.total_share_bp if state else 1_000
-        # The largest loss that owes no minor unit at these shares: it is written off (E9).
-        unpayable = (10_000 - 1) // total_bp if total_bp else capital
+        unpayable = largest_unpayable_loss_minor(total_bp, capital)
         withdrawn = state.profit_withdrawn_minor if state else 0
         balance = data.draw(
             st.one_of(
@@ -397,7 +404,7 @@ class SettlementMachine(RuleBasedStateMachine):
         state = self.account_now(account)
         capital = state.capital_minor if state else 100_000
         total_bp = state.total_share_bp if state else 1_000
-        unpayable = (10_000 - 1) // total_bp if total_bp else capital
+        unpayable = largest_unpayable_loss_minor(total_bp, capital)
         # The smallest loss that owes a minor unit, and a few of its multiples: where rounding bites.
         smallest = unpayable + 1
         shortfall = data.draw(
@@ -427,11 +434,7 @@ class SettlementMachine(RuleBasedStateMachine):
         return self.settle_on(account, data, style)
 
     def accounts_where(self, wanted: Callable[[Account], bool]) -> list[str]:
-        return [
-            account_id
-            for account_id in self.store.account_ids()
-            if wanted(self.account_now(account_id) or _nothing())
-        ]
+        return accounts_where(self.store, wanted)
 
     @precondition(lambda self: self.accounts_where(lambda account: account.loss is not None))
     @rule(target=commands, data=st.data(), style=st.sampled_from(STYLES))
@@ -443,7 +446,7 @@ class SettlementMachine(RuleBasedStateMachine):
     def settle_on(self, account: str, data: st.DataObject, style: str) -> Sent:
         state = self.account_now(account)
         loss = state.loss if state else None
-        payable = payable_minor(loss.remaining_minor, loss.my_share_bp + loss.company_share_bp) if loss else 0
+        payable = loss_payable_minor(loss) if loss else 0
         payment = data.draw(
             st.sampled_from([1, payable - 1, payable, payable + 1, payable // 2, 2, payable - 2]).filter(
                 lambda p: p > 0
@@ -714,15 +717,11 @@ class CrashRetryMachine(RuleBasedStateMachine):
     @precondition(lambda self: not self.down)
     @rule(data=st.data(), crash=CRASH, lost=LOST)
     def settle(self, data: st.DataObject, crash: CrashPoint | None, lost: bool) -> None:
-        with_loss = [
-            account_id
-            for account_id in self.store.account_ids()
-            if (self.store.account(account_id) or _nothing()).loss is not None
-        ]
+        with_loss = accounts_where(self.store, lambda account: account.loss is not None)
         account = data.draw(st.sampled_from(with_loss or ["acme"]), label="account")
         state = self.store.account(account)
         loss = state.loss if state else None
-        payable = payable_minor(loss.remaining_minor, loss.my_share_bp + loss.company_share_bp) if loss else 1
+        payable = loss_payable_minor(loss) if loss else 1
         payment = data.draw(st.sampled_from([1, max(1, payable - 1), payable]), label="payment_minor")
         self.submit(Settle(id=self.fresh_id(), account=account, payment_minor=payment), crash, lost)
 
