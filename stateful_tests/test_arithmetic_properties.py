@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -26,8 +25,11 @@ SOLVER = settings(
     suppress_health_check=list(HealthCheck),
 )
 
-TEETH = settings(SOLVER, max_examples=3_000)
-"""The seed's rules get a larger budget: a loaded machine must still find their counterexample."""
+TEETH = settings(SOLVER, max_examples=1_000)
+TEETH_ATTEMPTS = 5
+"""The seed's rules get a larger budget, spent over several runs. The backend's search is not
+deterministic: in one process its first run missed the round-half-up counterexample that the next
+runs found in half a second each."""
 
 LOSSES_MINOR = st.integers(1, AMOUNT_MINOR_MAX)
 SHARES_BP = st.integers(1, BP_PER_WHOLE)
@@ -94,11 +96,21 @@ def test_split__shares_add_up_to_the_payment() -> None:
     shares_add_up_to_the_payment(kernel_split)()
 
 
+def found_within_attempts(prop: Callable[[], None]) -> bool:
+    """Whether the solver finds a counterexample to `prop` in one of `TEETH_ATTEMPTS` runs."""
+    for _ in range(TEETH_ATTEMPTS):
+        try:
+            prop()
+        except AssertionError:
+            return True
+    return False
+
+
 def test_teeth__e4_the_solver_finds_the_seeds_stuck_loss() -> None:
-    with pytest.raises(AssertionError):
-        never_over_closes_nor_leaves_a_stuck_loss(seed_variants.capital_closed_half_up_minor, TEETH)()
+    assert found_within_attempts(
+        never_over_closes_nor_leaves_a_stuck_loss(seed_variants.capital_closed_half_up_minor, TEETH)
+    )
 
 
 def test_teeth__e1_the_solver_finds_the_seeds_shares_that_miss_the_payment() -> None:
-    with pytest.raises(AssertionError):
-        shares_add_up_to_the_payment(seed_split, TEETH)()
+    assert found_within_attempts(shares_add_up_to_the_payment(seed_split, TEETH))
