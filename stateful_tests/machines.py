@@ -19,10 +19,11 @@ from __future__ import annotations
 import collections
 import datetime
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Final
 
 import attrs
+import icontract
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -46,7 +47,9 @@ from ppk.kernel.state import (
     Applied,
     Command,
     Decision,
+    Entry,
     Fund,
+    LossOpened,
     OpenAccount,
     PayoutStatus,
     RecordBalance,
@@ -56,7 +59,8 @@ from ppk.kernel.state import (
     SetShares,
     Settle,
 )
-from ppk.kernel.transitions import loss_payable_minor, replay
+from ppk.kernel.transitions import fold, loss_payable_minor, replay
+from ppk.stateful_tests import tampering
 from ppk.stateful_tests.reference import ReferenceBook
 
 # --- Profiles ------------------------------------------------------------------------------------
@@ -168,6 +172,42 @@ BAD_LINES: Final = (
 """Lines that break a boundary rule; the reference must judge each the same way."""
 
 
+BACKEND_EDGES: Final[tuple[tuple[str, object], ...]] = (
+    ("id", ""),
+    ("id", "i" * 128),
+    ("id", "i" * 129),
+    ("id", "a\x00b"),
+    ("id", "a\x7f"),
+    ("id", "\ud800"),
+    ("account", ""),
+    ("account", "a" * 64),
+    ("account", "a" * 65),
+    ("account", "a b"),
+    ("quantity", -1),
+    ("quantity", 0),
+    ("quantity", 1),
+    ("quantity", AMOUNT_MINOR_MAX),
+    ("quantity", AMOUNT_MINOR_MAX + 1),
+    ("quantity", BP_PER_WHOLE + 1),
+)
+"""Edges of the fields a backend fills in itself (spec.md#fields), which the codec never lets through."""
+
+
+def backend_command(kind: str, command_id: str, account: str, edge: tuple[str, object]) -> Command:
+    """A command as a backend builds it, with one field at an edge: `("quantity", -1)` sets the first one."""
+    field, value = edge
+    command_id = value if field == "id" and isinstance(value, str) else command_id
+    account = value if field == "account" and isinstance(value, str) else account
+    quantity = value if field == "quantity" and isinstance(value, int) else 100
+    if kind == "fund":
+        return Fund(id=command_id, account=account, amount_minor=quantity)
+    if kind == "record_balance":
+        return RecordBalance(id=command_id, account=account, balance_minor=quantity)
+    if kind == "settle":
+        return Settle(id=command_id, account=account, payment_minor=quantity)
+    return SetShares(id=command_id, account=account, my_share_bp=quantity, company_share_bp=0)
+
+
 # --- What every machine checks -------------------------------------------------------------------
 
 
@@ -184,6 +224,18 @@ def check_ledgers(store: Store) -> None:
         broken = contracts.broken_invariants_over(ledger, account)
         check(broken == [], f"account {account_id!r} breaks {broken} over its ledger")
         check(replay(ledger) == account, f"account {account_id!r} is not what its ledger replays to")
+        check_losses_are_shortfalls(ledger)
+
+
+def check_losses_are_shortfalls(ledger: Sequence[Entry]) -> None:
+    """spec.md#record-balance: a loss opens only when CB falls below CAPITAL, for what it falls short."""
+    for entry in ledger:
+        for event in entry.events if isinstance(entry, Applied) else ():
+            if isinstance(event, LossOpened):
+                check(
+                    0 < event.original_minor == event.capital_minor - event.balance_minor,
+                    f"{entry.command.id!r} opened a loss that is no shortfall: {event}",
+                )
 
 
 def check_losses_can_be_settled(store: Store) -> None:
@@ -194,6 +246,49 @@ def check_losses_can_be_settled(store: Store) -> None:
         if loss is not None:
             payable = loss_payable_minor(loss)
             check(payable > 0, f"account {account_id!r} has a stuck loss: {loss}")
+
+
+def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account) -> int:
+    """spec.md#e6: each forgery of these books is caught by the invariant it breaks; how many there were.
+
+    A full form that holds over an honest ledger could hold over any; each forgery in `tampering`
+    steps one unit past a rule, so a check weaker than its rule lets one of them through.
+    """
+    count = 0
+    for forged in tampering.account_forgeries(account):
+        count += 1
+        for name in sorted(forged.breaks):
+            check(
+                not contracts.FULL_INVARIANTS[name](ledger, forged.account),
+                f"{name} misses a forged account ({forged.name}) of {account.id!r}",
+            )
+        if forged.inductive is not None:
+            assert forged.account is not None
+            check(
+                not forged.inductive(forged.account),
+                f"{forged.inductive.__name__} misses a forged account ({forged.name}) of {account.id!r}",
+            )
+    for forged_ledger in tampering.ledger_forgeries(ledger, account):
+        count += 1
+        for name in sorted(forged_ledger.breaks):
+            check(
+                not contracts.FULL_INVARIANTS[name](forged_ledger.entries, account),
+                f"{name} misses a forged ledger ({forged_ledger.name}) of {account.id!r}",
+            )
+    for step in tampering.step_forgeries(ledger):
+        count += 1
+        check(
+            not step.inductive(step.before, step.entry, step.after),
+            f"the one-step form misses a forged step ({step.name}) of {account.id!r}",
+        )
+        if step.foldable:
+            try:
+                fold(step.before, step.entry)
+            except icontract.ViolationError:
+                pass
+            else:
+                raise AssertionError(f"fold took a forged entry ({step.name}) of {account.id!r}")
+    return count
 
 
 def status_of(decision: Decision) -> tuple[str, str | None]:
@@ -223,6 +318,7 @@ class Exploration:
     outcomes: collections.Counter[str] = attrs.Factory(collections.Counter)
     crash_points: collections.Counter[str] = attrs.Factory(collections.Counter)
     runs: int = 0
+    forgeries: int = 0
 
 
 EXPLORED = Exploration()
@@ -240,6 +336,9 @@ class SettlementMachine(RuleBasedStateMachine):
 
     LOCKSTEP: ClassVar[bool] = True
     """Compare every result and view with the reference model (the teeth tests switch it off)."""
+
+    FORGERIES: ClassVar[bool] = True
+    """Forge the books and require the checks to catch it (off in the teeth tests, whose checks are off)."""
 
     last_lines: ClassVar[list[bytes]] = []
     """The lines of the latest run: after a failure, the shrunk failing program, as JSON Lines."""
@@ -531,6 +630,34 @@ class SettlementMachine(RuleBasedStateMachine):
             )
             check(self.account_now(sent.account) == before, f"changed retry of {sent} changed the account")
 
+    @rule(
+        account=accounts,
+        edge=st.sampled_from(BACKEND_EDGES),
+        kind=st.sampled_from(["fund", "record_balance", "settle", "set_shares"]),
+    )
+    def backend_command(self, account: str, edge: tuple[str, object], kind: str) -> None:
+        """A command a backend built, bypassing the codec: the kernel judges it as the codec would.
+
+        spec.md#readings 9: the kernel checks ids, accounts and quantities itself. The reference judges
+        the same command written as a line, and the two must agree.
+        """
+        command = backend_command(kind, self.fresh_id(), account, edge)
+        line = jsonl.encode_line(jsonl.command_object(command))[:-1]
+        self.lines.append(line)
+        EXPLORED.commands += 1
+        decision = self.store.execute(command)
+        result = jsonl.decision_result(len(self.lines), command, decision)
+        EXPLORED.outcomes[f"backend {kind}: {result.get('error', {}).get('code', result['status'])}"] += 1
+        self.check_outcome_never_changes(command, decision)
+        if self.reference is not None:
+            expected = self.reference.apply_line(line)
+            assert expected is not None
+            check(
+                _comparable(result)[2:] == _comparable(expected)[2:],
+                f"backend command {command}: the kernel says {_comparable(result)}, "
+                f"the reference says {_comparable(expected)}",
+            )
+
     @rule(line=st.sampled_from(BAD_LINES))
     def bad_line(self, line: bytes) -> None:
         """A line that breaks a boundary rule changes nothing and records nothing."""
@@ -540,6 +667,14 @@ class SettlementMachine(RuleBasedStateMachine):
         check(result["status"] == "rejected", f"bad line {line!r} gave {result}")
         if result["error"]["code"] not in {code.value for code in REFUSAL_CODES}:
             check(after == before, f"bad line {line!r} changed the books")
+
+    @precondition(lambda self: self.FORGERIES)
+    @rule(account=accounts)
+    def forge_the_books(self, account: str) -> None:
+        """An auditor's view: every forgery of this account's books is caught by what it breaks."""
+        state = self.store.account(account)
+        if state is not None:
+            EXPLORED.forgeries += check_forgeries_are_caught(self.store.ledger(account), state)
 
     # Invariants -------------------------------------------------------------------------------
 

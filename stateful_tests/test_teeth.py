@@ -36,6 +36,7 @@ class InvariantsAlone(SettlementMachine):
     """The settlement machine judged by its invariants only, without the reference model."""
 
     LOCKSTEP = False
+    FORGERIES = False
 
 
 class CrashWorldWithSeedDispatcher(CrashRetryMachine):
