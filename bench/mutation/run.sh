@@ -3,12 +3,13 @@
 # Not run by CI: about 1.5 hours on 2 cores. Never run in a working tree you care about: cosmic-ray
 # rewrites kernel/*.py in place while it runs. This script works in clones under $WORK.
 #
-#   bash bench/mutation/run.sh [WORK]      # WORK defaults to /tmp/ppk-mutation
+#   bash bench/mutation/run.sh [WORK [SESSIONS]]   # WORK defaults to /tmp/ppk-mutation, SESSIONS to 'a c b'
 #
 # Two http workers (2 cores), each in its own clone with its own venv (no system site-packages), so
-# that each imports the kernel it mutates. Session a runs the model-checking suite alone on every
-# mutant; session b runs the rest of the suite (tests/) on the mutants session a left alive, so that
-# killed-by-the-whole-suite = killed by a or b (`tests stateful_tests` with -x is the union).
+# that each imports the kernel it mutates. Sessions a and c are the model-checking suite (stateful_tests),
+# b the rest (tests/); each later session runs only the mutants the earlier ones left alive, so that
+# killed by the model-checking suite = a or c, and by the whole suite = a, c or b (with -x, a run of
+# the union fails if any part does).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source_repo="$(cd "$here/../.." && pwd)"
@@ -28,24 +29,35 @@ for i in 1 2; do
 done
 cr="$work/venv1/bin"
 
-session() {  # session NAME TEST_COMMAND [PREVIOUS_DB]
-    local name="$1" command="$2" previous="${3:-}"
+carry() {  # carry DB MODULE_REGEX PREVIOUS_DB...: drop mutants outside MODULE_REGEX, mark those killed before
+    "$cr/python" - "$@" <<'PY'
+import re, sqlite3, sys
+target, module, previous = sys.argv[1], re.compile(sys.argv[2]), sys.argv[3:]
+b = sqlite3.connect(target)
+spec = "module_path, operator_name, occurrence"
+for job_id, path in b.execute("select job_id, module_path from mutation_specs").fetchall():
+    if not module.search(path):
+        for table in ("work_results", "mutation_specs", "work_items"):
+            b.execute(f"delete from {table} where job_id = ?", (job_id,))
+for name in previous:
+    a = sqlite3.connect(name)
+    killed = {row[:3] for row in a.execute(f"select {spec}, r.test_outcome from mutation_specs join work_results r using(job_id)") if row[3] == "KILLED"}
+    pending = f"select job_id, {spec} from mutation_specs where job_id not in (select job_id from work_results)"
+    for job_id, *key in b.execute(pending).fetchall():
+        if tuple(key) in killed:
+            b.execute("insert into work_results(worker_outcome, output, test_outcome, diff, job_id) values ('NORMAL', ?, 'KILLED', NULL, ?)", (f"killed in {name}", job_id))
+b.commit()
+PY
+}
+
+session() {  # session NAME TEST_COMMAND MODULE_REGEX [PREVIOUS_DB...]: run only what the previous left alive
+    local name="$1" command="$2" module="$3"
+    shift 3
     sed -e "s|^test-command = .*|test-command = \"$command\"|" "$work/cosmic-ray.toml" > "$work/$name.toml"
     (cd "$work/w1" && "$cr/cosmic-ray" init "$work/$name.toml" "$work/$name.sqlite" \
         && "$cr/cr-filter-operators" "$work/$name.sqlite" "$work/$name.toml" \
         && "$cr/python" "$work/filter_annotations.py" "$work/$name.sqlite")
-    if [ -n "$previous" ]; then  # b runs only what a left alive
-        "$cr/python" - "$previous" "$work/$name.sqlite" <<'PY'
-import sqlite3, sys
-a, b = sqlite3.connect(sys.argv[1]), sqlite3.connect(sys.argv[2])
-key = "select m.module_path, m.operator_name, m.occurrence, r.test_outcome from mutation_specs m join work_results r using(job_id)"
-killed = {row[:3] for row in a.execute(key) if row[3] == "KILLED"}
-for job_id, *spec in b.execute("select job_id, module_path, operator_name, occurrence from mutation_specs where job_id not in (select job_id from work_results)").fetchall():
-    if tuple(spec) in killed:
-        b.execute("insert into work_results(worker_outcome, output, test_outcome, diff, job_id) values ('NORMAL', 'killed in session a', 'KILLED', NULL, ?)", (job_id,))
-b.commit()
-PY
-    fi
+    carry "$work/$name.sqlite" "$module" "$@"
     local pids=()
     for i in 1 2; do
         find "$work/w$i" -name __pycache__ -prune -exec rm -rf {} +
@@ -61,7 +73,17 @@ PY
     tail -n 4 "$work/$name-report.txt"
 }
 
-# test_crosshair_kernel.py (CrossHair over all of kernel/, minutes) and test_teeth.py (seed defects put back)
-# are too slow to run once per mutant, and were not part of the measured suite (da2c8a2's stateful_tests).
-session a "python -m pytest -x -q -p no:cacheprovider -p ppk_mutation_profile stateful_tests --ignore=stateful_tests/test_crosshair_kernel.py --ignore=stateful_tests/test_teeth.py"
-session b "python -m pytest -x -q -p no:cacheprovider -p ppk_mutation_profile tests" "$work/a.sqlite"
+pytest="python -m pytest -x -q -p no:cacheprovider -p ppk_mutation_profile"
+sessions="${2:-a c b}"
+for s in $sessions; do
+    case "$s" in
+    # a: the model-checking suite, but for the two slow files, on every mutant.
+    a) session a "$pytest stateful_tests --ignore=stateful_tests/test_crosshair_kernel.py --ignore=stateful_tests/test_teeth.py" . ;;
+    # c: the rest of it that can see a mutant: CrossHair over the kernel's contracts (minutes a run), on
+    # what a left alive in transitions.py, the only module with contracts for it to check. The teeth
+    # (test_teeth.py) put the seed's rules in place of the kernel's, so they are not run on mutants.
+    c) session c "$pytest stateful_tests/test_crosshair_kernel.py" 'transitions[.]py$' "$work/a.sqlite" ;;
+    # b: the rest of the suite (tests/), on what a and c left alive: the whole suite is a, c or b.
+    b) session b "$pytest tests" . "$work/a.sqlite" "$work/c.sqlite" ;;
+    esac
+done
