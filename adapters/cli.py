@@ -156,11 +156,12 @@ def replay(show: bool, file: str) -> None:
 def check(budget: float, failing_commands: str, profile: str) -> None:
     """Model-check the kernel for BUDGET seconds with the state machines' deep profile.
 
-    Runs the settlement machine (every command, in lockstep with the reference model) and the
-    crash-and-retry machine in turn, fresh examples each batch, printing what was explored: runs,
-    steps, commands, their outcomes and the crash points hit. On a failure it prints the shrunk
-    failing program as Hypothesis does and, when that program needs no crash or restart, writes its
-    commands as JSON Lines that `ppk replay` reproduces.
+    Runs the settlement machine (every command, in lockstep with the reference model, and forgeries
+    of the books it reaches) and the crash-and-retry machine in turn, fresh examples each batch,
+    printing what was explored: runs, steps, commands, their outcomes, forgeries caught and the
+    crash points hit. On a failure it prints the shrunk failing program as Hypothesis does and, when
+    that program needs no crash or restart, writes its commands as JSON Lines that `ppk replay`
+    reproduces.
 
     \b
     Exit status:
@@ -204,7 +205,8 @@ def _print_explored(explored: Any, elapsed_s: float) -> None:
     outcomes = len(explored.outcomes)
     click.echo(
         f"{elapsed_s:7.1f} s  runs {explored.runs}  steps {explored.steps}  commands {explored.commands}  "
-        f"distinct outcomes {outcomes}  crash points hit: {crash_points or 'none'}"
+        f"distinct outcomes {outcomes}  forgeries caught {explored.forgeries}  "
+        f"crash points hit: {crash_points or 'none'}"
     )
 
 

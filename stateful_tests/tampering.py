@@ -76,13 +76,14 @@ class LedgerForgery:
 
 @attrs.frozen(kw_only=True)
 class StepForgery:
-    """One step, changed: `inductive(before, entry, after)` fails."""
+    """One step, changed: `inductive(before, entry, after)` fails (if named), and fold may refuse it."""
 
     name: str
     before: Account | None
     entry: Entry
-    after: Account
-    inductive: StepCheck
+    after: Account | None
+    """None for a forged entry whose honest result no one could compute: only fold judges it."""
+    inductive: StepCheck | None
     foldable: bool = False
     """True when the forgery is in `before` or `entry` alone: `fold(before, entry)` must then refuse."""
 
@@ -168,6 +169,12 @@ def account_forgeries(account: Account) -> Iterator[AccountForgery]:
         breaks=_ids("I1"),
         inductive=contracts.capital_is_not_negative,
     )
+    yield AccountForgery(
+        name="capital closed past funding, CAPITAL kept",
+        account=attrs.evolve(account, capital_closed_minor=closed_past),
+        breaks=_ids("I1"),
+        inductive=contracts.capital_is_not_negative,
+    )
     yield from _share_forgeries(
         lambda my, company: attrs.evolve(account, my_share_bp=my, company_share_bp=company)
     )
@@ -178,8 +185,11 @@ def account_forgeries(account: Account) -> Iterator[AccountForgery]:
         return
     yield AccountForgery(
         name="a loss with CB = CAPITAL",
+        # All else kept consistent (I5 and I9 hold), so that only I4 is broken.
         account=attrs.evolve(
-            account, balance_minor=account.capital_minor, loss=attrs.evolve(loss, remaining_minor=0)
+            account,
+            balance_minor=account.capital_minor,
+            loss=attrs.evolve(loss, remaining_minor=0, capital_closed_minor=loss.original_minor),
         ),
         breaks=_ids("I5"),
         inductive=contracts.loss_implies_capital_above_balance,
@@ -335,6 +345,11 @@ def ledger_forgeries(entries: Sequence[Entry], account: Account) -> Iterator[Led
     def forge(name: str, breaks: frozenset[str], *events: Event) -> LedgerForgery:
         return LedgerForgery(name=name, entries=(*entries, _forged(account, *events)), breaks=breaks)
 
+    def put_back(name: str, breaks: frozenset[str], wrong: Event, right: Event) -> LedgerForgery:
+        """Two forged entries: the books are wrong after the first only, as the stored account agrees."""
+        forged = (_forged(account, wrong), _forged(account, right))
+        return LedgerForgery(name=name, entries=(*entries, *forged), breaks=breaks)
+
     def recorded(balance_minor: int) -> BalanceRecorded:
         return BalanceRecorded(balance_minor=balance_minor, capital_minor=capital, date=None)
 
@@ -363,11 +378,17 @@ def ledger_forgeries(entries: Sequence[Entry], account: Account) -> Iterator[Led
     if loss is not None:
         yield forge("a loss opened while one is active", _ids("I3"), opened(1))
         yield forge("a loss left unrecorded", _ids("I5"), recorded(balance - 1))
+        yield put_back(
+            "a loss misrecorded for one entry", _ids("I5"), recorded(balance - 1), recorded(balance)
+        )
     else:
         yield forge(
             "capital closed with no loss", _ids("I3"), LossWrittenOff(loss=FORGED_ID, capital_closed_minor=0)
         )
         yield forge("a profit left in the balance", _ids("I5"), recorded(capital + 1))
+        yield put_back(
+            "a profit in the balance for one entry", _ids("I5"), recorded(capital + 1), recorded(capital)
+        )
         yield forge("a settlement of a loss never opened", _ids("I3", "I9"), _settled(FORGED_ID, 0, 0, 0))
     yield from _payout_ledger_forgeries(account, forge)
     for index, position, event in itertools.islice(_with_event(entries, Settled), 1):
@@ -498,6 +519,7 @@ def step_forgeries(entries: Sequence[Entry]) -> Iterator[StepForgery]:
     yield from _loss_step_forgeries(latest)
     yield from _settlement_step_forgeries(latest)
     yield from _payout_step_forgeries(latest)
+    yield from _fold_only_forgeries(latest)
 
 
 def _recording_forgeries(before: Account | None, entry: Entry, after: Account) -> Iterator[StepForgery]:
@@ -585,6 +607,50 @@ def _settlement_step_forgeries(
                 inductive=lambda before, entry, after: contracts.settlements_split_their_payment(entry),
                 foldable=True,
             )
+
+
+def _fold_only_forgeries(latest: dict[str, tuple[Account | None, Entry, Account]]) -> Iterator[StepForgery]:
+    """Forged entries only fold judges: a CB that leaves its loss behind, an entry of another account,
+    capital closed on a loss that is not the active one (ids that sort before and after the right one)."""
+    before, entry, _ = latest["any"]
+    if before is not None:
+        # Down under a loss (so that only I5 breaks, not I4 too), up without one.
+        shift = -1 if before.loss is not None and before.balance_minor > 0 else 1
+        balance = before.balance_minor + shift
+        moved = BalanceRecorded(balance_minor=balance, capital_minor=before.capital_minor, date=None)
+        yield StepForgery(
+            name="CB moved with no loss opened or closed",
+            before=before,
+            entry=_forged(before, moved),
+            after=None,
+            inductive=None,
+            foldable=True,
+        )
+    for other in ("", "\U0010ffff"):
+        yield StepForgery(
+            name=f"an entry of the account {other!r} folded into {entry.command.account!r}",
+            before=before,
+            entry=attrs.evolve(entry, command=attrs.evolve(entry.command, account=other)),
+            after=None,
+            inductive=None,
+            foldable=before is not None,
+        )
+    if "Settled" not in latest:
+        return
+    before, entry, _ = latest["Settled"]
+    assert isinstance(entry, Applied)
+    for loss in ("", "\U0010ffff"):
+        events = tuple(
+            attrs.evolve(event, loss=loss) if isinstance(event, Settled) else event for event in entry.events
+        )
+        yield StepForgery(
+            name=f"capital closed on the loss {loss!r}, not the active one",
+            before=before,
+            entry=attrs.evolve(entry, events=events),
+            after=None,
+            inductive=None,
+            foldable=True,
+        )
 
 
 def _payout_step_forgeries(latest: dict[str, tuple[Account | None, Entry, Account]]) -> Iterator[StepForgery]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import icontract
@@ -21,6 +22,7 @@ def test_check__explores_for_its_budget_and_reports_what_it_explored() -> None:
     assert "steps" in result.output
     assert "commands" in result.output
     assert "crash points hit: after_" in result.output
+    assert re.search(r"forgeries caught [1-9]", result.output), "the forgery rule ran"
 
 
 def test_check__a_counterexample_exits_1_with_commands_that_ppk_replay_reproduces(
