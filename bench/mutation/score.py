@@ -1,0 +1,99 @@
+"""The mutation score of docs/verification.md#mutation-score, from the session databases of run.sh.
+
+    python bench/mutation/score.py WORK
+
+A mutant counts as killed by the model-checking suite if session a, a2 or c killed it, and by the
+whole suite if any session did. Mutants listed in equivalent.txt (module:line operator, and why) are
+left out of both denominators; a listed mutant that some session killed is an error in the list, and
+so is a line of the list that matches no surviving mutant. Prints a table per module and every
+survivor that is not listed.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import sys
+from collections import Counter
+from pathlib import Path
+
+MODEL_CHECKING = ("a", "a2", "c")
+WHOLE = ("a", "a2", "c", "b")
+Key = tuple[str, str, int]
+
+
+def outcomes(database: Path) -> dict[Key, tuple[str, int, str]]:
+    """Each mutant that ran: its key, and (outcome, line, diff)."""
+    query = (
+        "select m.module_path, m.operator_name, m.occurrence, r.test_outcome, m.start_pos_row, r.diff "
+        "from mutation_specs m join work_results r using(job_id) where r.test_outcome is not null "
+        "and r.test_outcome != 'SKIPPED'"
+    )
+    with sqlite3.connect(database) as connection:
+        return {
+            (module, operator, occurrence): (outcome, row, diff or "")
+            for module, operator, occurrence, outcome, row, diff in connection.execute(query)
+        }
+
+
+def main(work: Path) -> int:
+    sessions = {
+        name: outcomes(work / f"{name}.sqlite") for name in WHOLE if (work / f"{name}.sqlite").exists()
+    }
+    every = sessions["a"]
+    killed_by = {
+        key: {name for name, results in sessions.items() if results.get(key, ("",))[0] == "KILLED"}
+        for key in every
+    }
+    listed = [
+        (match["module"], int(match["line"]), match["operator"], match["why"])
+        for line in (Path(__file__).parent / "equivalent.txt").read_text(encoding="utf-8").splitlines()
+        if (match := re.match(r"(?P<module>\S+):(?P<line>\d+) (?P<operator>\S+) +(?P<why>.*)", line))
+    ]
+    equivalent = {
+        key
+        for key, (_, row, _) in every.items()
+        for module, line, operator, _ in listed
+        if key[0] == module and row == line and key[1].endswith(operator)
+    }
+    errors = [f"listed as equivalent but killed: {key}" for key in equivalent if killed_by[key]]
+    for module, line, operator, _ in listed:
+        if not any(key[0] == module and every[key][1] == line and key[1].endswith(operator) for key in every):
+            errors.append(f"equivalent.txt names no mutant: {module}:{line} {operator}")
+    table: dict[str, Counter[str]] = {}
+    for key in every:
+        counts = table.setdefault(key[0], Counter())
+        counts["mutants"] += 1
+        if key in equivalent:
+            counts["equivalent"] += 1
+            continue
+        counts["model-checking"] += bool(killed_by[key] & set(MODEL_CHECKING))
+        counts["whole"] += bool(killed_by[key])
+    total: Counter[str] = sum(table.values(), Counter())
+    print(f"sessions: {', '.join(sessions)}")
+    print("| module | mutants | equivalent | model-checking suite | whole suite |")
+    print("|---|---|---|---|---|")
+    for module, counts in [*sorted(table.items()), ("all of kernel/", total)]:
+        scored = counts["mutants"] - counts["equivalent"]
+        print(
+            f"| {module} | {counts['mutants']} | {counts['equivalent']} | "
+            f"{counts['model-checking']} / {scored} = {100 * counts['model-checking'] / scored:.1f} % | "
+            f"{counts['whole']} / {scored} = {100 * counts['whole'] / scored:.1f} % |"
+        )
+    print("\nnot killed by the model-checking suite, and not listed as equivalent:")
+    for key in sorted(every, key=lambda key: (key[0], every[key][1])):
+        if key not in equivalent and not killed_by[key] & set(MODEL_CHECKING):
+            diff = " | ".join(
+                line.strip()[:100]
+                for line in every[key][2].splitlines()
+                if line.startswith(("-", "+")) and not line.startswith(("---", "+++"))
+            )
+            where = f"{key[0]}:{every[key][1]} {key[1].split('/')[-1]}"
+            print(f"  {where} killed by {sorted(killed_by[key]) or '-'}: {diff}")
+    for error in errors:
+        print(f"error: {error}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/ppk-mutation")))
