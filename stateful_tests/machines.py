@@ -60,7 +60,7 @@ from ppk.kernel.state import (
     SetShares,
     Settle,
 )
-from ppk.kernel.transitions import fold, loss_payable_minor, replay
+from ppk.kernel.transitions import decide, fold, loss_payable_minor, replay
 from ppk.stateful_tests import tampering
 from ppk.stateful_tests.reference import ReferenceBook
 
@@ -280,9 +280,18 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account) -> int
         count += 1
         for name in sorted(forged_ledger.breaks):
             check(
-                not contracts.FULL_INVARIANTS[name](forged_ledger.entries, account),
+                not contracts.FULL_INVARIANTS[name](forged_ledger.entries, forged_ledger.account or account),
                 f"{name} misses a forged ledger ({forged_ledger.name}) of {account.id!r}",
             )
+    for other in ("", "\U0010ffff"):  # account ids that sort before and after any other
+        count += 1
+        stray = attrs.evolve(ledger[-1].command, account=other)
+        try:
+            decide(account, stray)
+        except icontract.ViolationError:
+            pass
+        else:
+            raise AssertionError(f"decide took a command of account {other!r} against {account.id!r}")
     for step in tampering.step_forgeries(ledger):
         count += 1
         if step.inductive is not None:

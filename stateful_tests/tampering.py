@@ -67,11 +67,13 @@ class AccountForgery:
 
 @attrs.frozen(kw_only=True)
 class LedgerForgery:
-    """The ledger, changed (the stored account as it was): every invariant in `breaks` fails."""
+    """The ledger, changed, and the stored account with it if `account` is given: `breaks` all fail."""
 
     name: str
     entries: tuple[Entry, ...]
     breaks: frozenset[str]
+    account: Account | None = None
+    """The stored account made to agree with the forged ledger; None: the account as it was."""
 
 
 @attrs.frozen(kw_only=True)
@@ -371,6 +373,9 @@ def ledger_forgeries(entries: Sequence[Entry], account: Account) -> Iterator[Led
     yield forge("a fund of -1", _ids("I10"), Funded(amount_minor=-1))
     yield forge("a fund over the limit", _ids("I10"), Funded(amount_minor=AMOUNT_MINOR_MAX + 1))
     yield forge("CB = -1", _ids("I10"), recorded(-1))
+    yield forge(
+        "CB = -1 by a withdrawal", _ids("I10"), ProfitWithdrawn(payout_id=FORGED_ID, amount_minor=balance + 1)
+    )
     yield forge("two losses opened at once", _ids("I3"), opened(1), opened(1))
     for shift in (0, 1):
         events = (recorded(capital + shift),) if loss is not None else (opened(1), recorded(capital + shift))
@@ -378,9 +383,15 @@ def ledger_forgeries(entries: Sequence[Entry], account: Account) -> Iterator[Led
     if loss is not None:
         yield forge("a loss opened while one is active", _ids("I3"), opened(1))
         yield forge("a loss left unrecorded", _ids("I5"), recorded(balance - 1))
-        yield put_back(
-            "a loss misrecorded for one entry", _ids("I5"), recorded(balance - 1), recorded(balance)
-        )
+        for shift in (-1, 1):
+            yield put_back(
+                f"CB {shift:+d} under a loss for one entry",
+                _ids("I5"),
+                recorded(balance + shift),
+                recorded(balance),
+            )
+        over_closed = LossWrittenOff(loss=loss.opened_by, capital_closed_minor=loss.remaining_minor + 1)
+        yield forge("a loss closed one unit past what remains", _ids("I4"), over_closed)
     else:
         yield forge(
             "capital closed with no loss", _ids("I3"), LossWrittenOff(loss=FORGED_ID, capital_closed_minor=0)
@@ -443,6 +454,18 @@ def _payout_ledger_forgeries(
         "a confirmation of a payout never withdrawn", _ids("I7"), PayoutConfirmed(payout_id=FORGED_ID)
     )
     yield forge("a withdrawal of nothing", _ids("I7"), ProfitWithdrawn(payout_id=FORGED_ID, amount_minor=0))
+    for amount in (0, -1):
+        # The stored account agrees with the forged withdrawal: only the amount's own check can object.
+        payout = Payout(id=FORGED_ID, amount_minor=amount, status=PayoutStatus.PENDING)
+        withdrawn = ProfitWithdrawn(payout_id=FORGED_ID, amount_minor=amount)
+        yield attrs.evolve(
+            forge(f"a withdrawal of {amount}, stored as such", _ids("I7"), withdrawn),
+            account=attrs.evolve(
+                account,
+                payouts=account.payouts.set(FORGED_ID, payout),
+                profit_withdrawn_minor=account.profit_withdrawn_minor + amount,
+            ),
+        )
     for payout in itertools.islice(account.payouts.values(), 1):
         yield forge(
             "a second withdrawal under a payout id",
@@ -553,6 +576,27 @@ def _recording_forgeries(before: Account | None, entry: Entry, after: Account) -
 
 def _loss_step_forgeries(latest: dict[str, tuple[Account | None, Entry, Account]]) -> Iterator[StepForgery]:
     """spec.md#i3, one step: a second loss in one entry, or a loss while one is active."""
+    now = latest["any"][2]
+    if now.loss is not None:
+        # The active loss opened again, as the books stand: only the one-loss rule can object.
+        again = LossOpened(
+            opened_by=FORGED_ID,
+            capital_minor=now.capital_minor,
+            balance_minor=now.balance_minor,
+            original_minor=now.loss.remaining_minor,
+            my_share_bp=now.loss.my_share_bp,
+            company_share_bp=now.loss.company_share_bp,
+        )
+        yield StepForgery(
+            name="the active loss opened again",
+            before=now,
+            entry=_forged(now, again),
+            after=now,  # not looked at: the rule judges the entry against the account before it
+            inductive=lambda before, entry, after: contracts.loss_opens_only_when_none_is_active(
+                before, entry
+            ),
+            foldable=True,
+        )
     for before, entry, after in (latest["any"], latest.get("LossOpened", latest["any"])):
         if before is None or not isinstance(entry, Applied):
             continue
