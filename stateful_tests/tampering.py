@@ -565,6 +565,15 @@ def _recording_forgeries(before: Account | None, entry: Entry, after: Account) -
         after=attrs.evolve(after, outcomes=after.outcomes.set(entry.command.id, attrs.evolve(entry))),
         inductive=contracts.command_id_is_recorded_once,
     )
+    if before is not None:
+        earlier = next(iter(before.outcomes))
+        yield StepForgery(
+            name="an earlier outcome dropped",
+            before=before,
+            entry=entry,
+            after=attrs.evolve(after, outcomes=after.outcomes.delete(earlier)),
+            inductive=contracts.command_id_is_recorded_once,
+        )
     yield StepForgery(
         name="an extra outcome recorded",
         before=before,
@@ -732,16 +741,17 @@ def _payout_step_forgeries(latest: dict[str, tuple[Account | None, Entry, Accoun
                 inductive=check,
                 foldable=True,
             )
-        nothing = attrs.evolve(event, amount_minor=0)
-        yield StepForgery(
-            name="a withdrawal of nothing",
-            before=before,
-            entry=attrs.evolve(entry, events=tuple(nothing if e is event else e for e in entry.events)),
-            after=attrs.evolve(
-                after, payouts=after.payouts.set(payout.id, attrs.evolve(payout, amount_minor=0))
-            ),
-            inductive=check,
-        )
+        for amount in (0, -1):
+            nothing = attrs.evolve(event, amount_minor=amount)
+            yield StepForgery(
+                name=f"a withdrawal of {amount}",
+                before=before,
+                entry=attrs.evolve(entry, events=tuple(nothing if e is event else e for e in entry.events)),
+                after=attrs.evolve(
+                    after, payouts=after.payouts.set(payout.id, attrs.evolve(payout, amount_minor=amount))
+                ),
+                inductive=check,
+            )
     if "PayoutConfirmed" in latest:
         before, entry, after = latest["PayoutConfirmed"]
         assert before is not None and isinstance(entry, Applied)
@@ -749,9 +759,21 @@ def _payout_step_forgeries(latest: dict[str, tuple[Account | None, Entry, Accoun
         payout = before.payouts[confirmation.payout_id]
         confirmed = attrs.evolve(payout, status=PayoutStatus.CONFIRMED)
         for name, forged_before, forged_after in (
-            ("a confirmation of a payout not there before", before.payouts.delete(payout.id), after.payouts),
-            ("a confirmation of a confirmed payout", before.payouts.set(payout.id, confirmed), after.payouts),
-            ("a confirmation that leaves it pending", before.payouts, after.payouts.set(payout.id, payout)),
+            (
+                "a confirmation of a payout not there before",
+                before.payouts.delete(payout.id),
+                after.payouts,
+            ),
+            (
+                "a confirmation of a confirmed payout",
+                before.payouts.set(payout.id, confirmed),
+                after.payouts,
+            ),
+            (
+                "a confirmation that leaves it pending",
+                before.payouts,
+                after.payouts.set(payout.id, payout),
+            ),
             ("a confirmation that drops it", before.payouts, after.payouts.delete(payout.id)),
         ):
             yield StepForgery(
