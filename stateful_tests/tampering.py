@@ -397,9 +397,14 @@ def ledger_forgeries(entries: Sequence[Entry], account: Account) -> Iterator[Led
             "capital closed with no loss", _ids("I3"), LossWrittenOff(loss=FORGED_ID, capital_closed_minor=0)
         )
         yield forge("a profit left in the balance", _ids("I5"), recorded(capital + 1))
-        yield put_back(
-            "a profit in the balance for one entry", _ids("I5"), recorded(capital + 1), recorded(capital)
-        )
+        for shift in (-1, 1):
+            # CB off CAPITAL with no loss opened, for one entry: a profit kept, or a loss never opened.
+            yield put_back(
+                f"CB {shift:+d} off CAPITAL for one entry",
+                _ids("I5"),
+                recorded(capital + shift),
+                recorded(capital),
+            )
         yield forge("a settlement of a loss never opened", _ids("I3", "I9"), _settled(FORGED_ID, 0, 0, 0))
     yield from _payout_ledger_forgeries(account, forge)
     for index, position, event in itertools.islice(_with_event(entries, Settled), 1):
@@ -752,6 +757,16 @@ def _payout_step_forgeries(latest: dict[str, tuple[Account | None, Entry, Accoun
                 ),
                 inductive=check,
             )
+    before, entry, after = latest["any"]
+    if before is not None and before.payouts:
+        earlier = next(iter(before.payouts))
+        yield StepForgery(
+            name="an earlier payout dropped",
+            before=before,
+            entry=entry,
+            after=attrs.evolve(after, payouts=after.payouts.delete(earlier)),
+            inductive=check,
+        )
     if "PayoutConfirmed" in latest:
         before, entry, after = latest["PayoutConfirmed"]
         assert before is not None and isinstance(entry, Applied)

@@ -30,13 +30,26 @@ done
 cr="$work/venv1/bin"
 
 carry() {  # carry DB MODULE_REGEX PREVIOUS_DB...: drop mutants outside MODULE_REGEX, mark those killed before
-    "$cr/python" - "$@" <<'PY'
-import re, sqlite3, sys
+    # With CONTRACTS_ONLY=1, also drop mutants outside the icontract decorators of their module.
+    (cd "$work/w1" && CONTRACTS_ONLY="${CONTRACTS_ONLY:-}" "$cr/python" - "$@") <<'PY'
+import ast, os, re, sqlite3, sys
 target, module, previous = sys.argv[1], re.compile(sys.argv[2]), sys.argv[3:]
 b = sqlite3.connect(target)
 spec = "module_path, operator_name, occurrence"
-for job_id, path in b.execute("select job_id, module_path from mutation_specs").fetchall():
-    if not module.search(path):
+
+def contract_rows(path):
+    """The lines of every icontract decorator in a module."""
+    rows = set()
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+        for decorator in getattr(node, "decorator_list", []):
+            if ast.unparse(decorator).startswith("icontract."):
+                rows.update(range(decorator.lineno, decorator.end_lineno + 1))
+    return rows
+
+rows = {}
+for job_id, path, row in b.execute("select job_id, module_path, start_pos_row from mutation_specs").fetchall():
+    inside = row in rows.setdefault(path, contract_rows(path)) if os.environ["CONTRACTS_ONLY"] else True
+    if not module.search(path) or not inside:
         for table in ("work_results", "mutation_specs", "work_items"):
             b.execute(f"delete from {table} where job_id = ?", (job_id,))
 for name in previous:
@@ -82,12 +95,13 @@ for s in $sessions; do
     # a: the model-checking suite, but for the two slow files, on every mutant.
     a) session a "$pytest stateful_tests --ignore=stateful_tests/test_crosshair_kernel.py --ignore=stateful_tests/test_teeth.py" . ;;
     # c: the rest of it that can see a mutant: CrossHair over the kernel's contracts (minutes a run), on
-    # what a left alive in transitions.py, the only module with contracts for it to check. The teeth
-    # (test_teeth.py) put the seed's rules in place of the kernel's, so they are not run on mutants.
+    # what a and a2 left alive inside an icontract decorator: CrossHair's verdict depends on the
+    # contracts (and the code they call, which a and a2 already run). The teeth (test_teeth.py) put
+    # the seed's rules in place of the kernel's, so they are not run on mutants.
     # a2: the same command, on what a left alive, after the clones moved to a later commit (git pull in
     # w1 and w2): how docs/verification.md measured checks added while a ran. Optional.
     a2) session a2 "$pytest stateful_tests --ignore=stateful_tests/test_crosshair_kernel.py --ignore=stateful_tests/test_teeth.py" . "$work/a.sqlite" ;;
-    c) session c "$pytest stateful_tests/test_crosshair_kernel.py" 'transitions[.]py$' "$work"/a.sqlite $(ls "$work"/a2.sqlite 2>/dev/null) ;;
+    c) CONTRACTS_ONLY=1 session c "$pytest stateful_tests/test_crosshair_kernel.py" . "$work"/a.sqlite $(ls "$work"/a2.sqlite 2>/dev/null) ;;
     # b: the rest of the suite (tests/), on what a and c left alive: the whole suite is a, c or b.
     b) session b "$pytest tests" . "$work"/a.sqlite $(ls "$work"/a2.sqlite 2>/dev/null) "$work/c.sqlite" ;;
     esac
