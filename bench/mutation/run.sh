@@ -98,11 +98,12 @@ for s in $sessions; do
     # what a and a2 left alive inside an icontract decorator: CrossHair's verdict depends on the
     # contracts (and the code they call, which a and a2 already run). The teeth (test_teeth.py) put
     # the seed's rules in place of the kernel's, so they are not run on mutants.
-    # a2: the same command, on what a left alive, after the clones moved to a later commit (git pull in
-    # w1 and w2): how docs/verification.md measured checks added while a ran. Optional.
-    a2) session a2 "$pytest stateful_tests --ignore=stateful_tests/test_crosshair_kernel.py --ignore=stateful_tests/test_teeth.py" . "$work/a.sqlite" ;;
-    c) CONTRACTS_ONLY=1 session c "$pytest stateful_tests/test_crosshair_kernel.py" . "$work"/a.sqlite $(ls "$work"/a2.sqlite 2>/dev/null) ;;
+    # a2, a3, ...: the same command, on what the earlier ones left alive (in MODULES, a regex, if set),
+    # after the clones moved to a later commit (git pull in w1 and w2): how docs/verification.md
+    # measured the checks added while a ran. Optional.
+    a[0-9]) session "$s" "$pytest stateful_tests --ignore=stateful_tests/test_crosshair_kernel.py --ignore=stateful_tests/test_teeth.py" "${MODULES:-.}" $(ls "$work"/a*.sqlite | grep -v "/$s.sqlite") ;;
+    c) CONTRACTS_ONLY=1 session c "$pytest stateful_tests/test_crosshair_kernel.py" . "$work"/a*.sqlite ;;
     # b: the rest of the suite (tests/), on what a and c left alive: the whole suite is a, c or b.
-    b) session b "$pytest tests" . "$work"/a.sqlite $(ls "$work"/a2.sqlite 2>/dev/null) "$work/c.sqlite" ;;
+    b) session b "$pytest tests" "${MODULES:-.}" "$work"/a*.sqlite "$work/c.sqlite" ;;
     esac
 done

@@ -2,7 +2,7 @@
 
     python bench/mutation/score.py WORK
 
-A mutant counts as killed by the model-checking suite if session a, a2 or c killed it, and by the
+A mutant counts as killed by the model-checking suite if session a, a2, a3 or c killed it, and by the
 whole suite if any session did. Mutants listed in equivalent.txt (module:line operator, and why) are
 left out of both denominators; a listed mutant that some session killed is an error in the list, and
 so is a line of the list that matches no surviving mutant. Prints a table per module and every
@@ -17,8 +17,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-MODEL_CHECKING = ("a", "a2", "c")
-WHOLE = ("a", "a2", "c", "b")
+MODEL_CHECKING = ("a", "a2", "a3", "c")
+WHOLE = (*MODEL_CHECKING, "b")
 Key = tuple[str, str, int]
 
 
