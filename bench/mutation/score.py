@@ -4,7 +4,8 @@
 
 A mutant counts as killed by the model-checking suite if session a, a2, a3 or c killed it, and by the
 whole suite if any session did. Mutants listed in equivalent.txt (module:line operator, and why) are
-left out of both denominators; a listed mutant that some session killed is an error in the list, and
+left out of both denominators (module:line:column operator, or operator#occurrence when one column holds
+several); a listed mutant that some session killed is an error in the list, and
 so is a line of the list that matches no surviving mutant. Prints a table per module and every
 survivor that is not listed.
 """
@@ -22,17 +23,18 @@ WHOLE = (*MODEL_CHECKING, "b")
 Key = tuple[str, str, int]
 
 
-def outcomes(database: Path) -> dict[Key, tuple[str, int, str]]:
-    """Each mutant that ran: its key, and (outcome, line, diff)."""
+def outcomes(database: Path) -> dict[Key, tuple[str, int, int, str]]:
+    """Each mutant that ran: its key, and (outcome, line, column, diff)."""
     query = (
-        "select m.module_path, m.operator_name, m.occurrence, r.test_outcome, m.start_pos_row, r.diff "
+        "select m.module_path, m.operator_name, m.occurrence, r.test_outcome, m.start_pos_row, "
+        "m.start_pos_col, r.diff "
         "from mutation_specs m join work_results r using(job_id) where r.test_outcome is not null "
         "and r.test_outcome != 'SKIPPED'"
     )
     with sqlite3.connect(database) as connection:
         return {
-            (module, operator, occurrence): (outcome, row, diff or "")
-            for module, operator, occurrence, outcome, row, diff in connection.execute(query)
+            (module, operator, occurrence): (outcome, row, column, diff or "")
+            for module, operator, occurrence, outcome, row, column, diff in connection.execute(query)
         }
 
 
@@ -45,21 +47,31 @@ def main(work: Path) -> int:
         key: {name for name, results in sessions.items() if results.get(key, ("",))[0] == "KILLED"}
         for key in every
     }
+    pattern = r"(?P<where>\S+:\d+:\d+) (?P<operator>[A-Za-z_]+)(#(?P<occurrence>\d+))? +(?P<why>.*)"
     listed = [
-        (match["module"], int(match["line"]), match["operator"], match["why"])
+        match.groups()
         for line in (Path(__file__).parent / "equivalent.txt").read_text(encoding="utf-8").splitlines()
-        if (match := re.match(r"(?P<module>\S+):(?P<line>\d+) (?P<operator>\S+) +(?P<why>.*)", line))
+        if (match := re.fullmatch(pattern, line))
     ]
+
+    def named(key: Key, where: str, operator: str, occurrence: str | None) -> bool:
+        _, row, column, _ = every[key]
+        return (
+            f"{key[0]}:{row}:{column}" == where
+            and key[1].endswith("/" + operator)
+            and occurrence in (None, str(key[2]))
+        )
+
     equivalent = {
         key
-        for key, (_, row, _) in every.items()
-        for module, line, operator, _ in listed
-        if key[0] == module and row == line and key[1].endswith(operator)
+        for key in every
+        for where, operator, _, occurrence, _ in listed
+        if named(key, where, operator, occurrence)
     }
     errors = [f"listed as equivalent but killed: {key}" for key in equivalent if killed_by[key]]
-    for module, line, operator, _ in listed:
-        if not any(key[0] == module and every[key][1] == line and key[1].endswith(operator) for key in every):
-            errors.append(f"equivalent.txt names no mutant: {module}:{line} {operator}")
+    for where, operator, _, occurrence, _ in listed:
+        if not any(named(key, where, operator, occurrence) for key in every):
+            errors.append(f"equivalent.txt names no mutant: {where} {operator}")
     table: dict[str, Counter[str]] = {}
     for key in every:
         counts = table.setdefault(key[0], Counter())
@@ -81,14 +93,14 @@ def main(work: Path) -> int:
             f"{counts['whole']} / {scored} = {100 * counts['whole'] / scored:.1f} % |"
         )
     print("\nnot killed by the model-checking suite, and not listed as equivalent:")
-    for key in sorted(every, key=lambda key: (key[0], every[key][1])):
+    for key in sorted(every, key=lambda key: (key[0], every[key][1], every[key][2])):
         if key not in equivalent and not killed_by[key] & set(MODEL_CHECKING):
             diff = " | ".join(
                 line.strip()[:100]
-                for line in every[key][2].splitlines()
+                for line in every[key][3].splitlines()
                 if line.startswith(("-", "+")) and not line.startswith(("---", "+++"))
             )
-            where = f"{key[0]}:{every[key][1]} {key[1].split('/')[-1]}"
+            where = f"{key[0]}:{every[key][1]}:{every[key][2]} {key[1].split('/')[-1]}#{key[2]}"
             print(f"  {where} killed by {sorted(killed_by[key]) or '-'}: {diff}")
     for error in errors:
         print(f"error: {error}")
