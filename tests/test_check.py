@@ -22,7 +22,9 @@ def test_check__explores_for_its_budget_and_reports_what_it_explored() -> None:
     assert "steps" in result.output
     assert "commands" in result.output
     assert "crash points hit: after_" in result.output
-    assert re.search(r"forgeries caught [1-9]", result.output), "the forgery rule ran"
+    # Reported, not necessarily non-zero: Hypothesis's swarm testing may switch the forgery rule off in
+    # every run of so short a budget (CI saw it happen). The ci-profile machine runs it every time.
+    assert re.search(r"forgeries caught \d+ ", result.output)
 
 
 def test_check__a_counterexample_exits_1_with_commands_that_ppk_replay_reproduces(
