@@ -421,11 +421,16 @@ class SettlementMachine(RuleBasedStateMachine):
         self.next_id += 1
         return f"c{self.next_id}"
 
-    def send_line(self, line: bytes) -> dict[str, Any]:
-        """Run one line through the codec and the store, and the reference; they must agree."""
+    def send_line(self, line: bytes, built: Command | None = None) -> dict[str, Any]:
+        """Run one line through the codec and the store, and the reference; they must agree.
+
+        With `built`, a command a backend made without the codec goes to the store instead, and
+        `line` is that command written out for the reference; the echoed id and account are not
+        compared then, as the codec echoes only what it could read.
+        """
         self.lines.append(line)
         EXPLORED.commands += 1
-        decoded = jsonl.decode_line(line)
+        decoded = built if built is not None else jsonl.decode_line(line)
         if isinstance(decoded, jsonl.Malformed):
             result = jsonl.malformed_result(len(self.lines), decoded)
         else:
@@ -433,12 +438,14 @@ class SettlementMachine(RuleBasedStateMachine):
             result = jsonl.decision_result(len(self.lines), decoded, decision)
             self.check_outcome_never_changes(decoded, decision)
         kind = decoded.__class__.__name__ if not isinstance(decoded, jsonl.Malformed) else "line"
+        kind = f"backend {kind}" if built is not None else kind
         EXPLORED.outcomes[f"{kind}: {result.get('error', {}).get('code', result['status'])}"] += 1
         if self.reference is not None:
             expected = self.reference.apply_line(line)
             assert expected is not None, "the machine sends no blank line"
+            compared = slice(2, None) if built is not None else slice(None)
             check(
-                _comparable(result) == _comparable(expected),
+                _comparable(result)[compared] == _comparable(expected)[compared],
                 f"line {line!r}: the kernel says {_comparable(result)}, "
                 f"the reference says {_comparable(expected)}",
             )
@@ -700,21 +707,7 @@ class SettlementMachine(RuleBasedStateMachine):
         the same command written as a line, and the two must agree.
         """
         command = backend_command(kind, self.fresh_id(), account, edge)
-        line = jsonl.encode_line(jsonl.command_object(command))[:-1]
-        self.lines.append(line)
-        EXPLORED.commands += 1
-        decision = self.store.execute(command)
-        result = jsonl.decision_result(len(self.lines), command, decision)
-        EXPLORED.outcomes[f"backend {kind}: {result.get('error', {}).get('code', result['status'])}"] += 1
-        self.check_outcome_never_changes(command, decision)
-        if self.reference is not None:
-            expected = self.reference.apply_line(line)
-            assert expected is not None
-            check(
-                _comparable(result)[2:] == _comparable(expected)[2:],
-                f"backend command {command}: the kernel says {_comparable(result)}, "
-                f"the reference says {_comparable(expected)}",
-            )
+        self.send_line(jsonl.encode_line(jsonl.command_object(command))[:-1], built=command)
 
     @rule(line=st.sampled_from(BAD_LINES))
     def bad_line(self, line: bytes) -> None:

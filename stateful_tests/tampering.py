@@ -380,16 +380,15 @@ def ledger_forgeries(entries: Sequence[Entry], account: Account) -> Iterator[Led
     for shift in (0, 1):
         events = (recorded(capital + shift),) if loss is not None else (opened(1), recorded(capital + shift))
         yield forge(f"a loss with CB = CAPITAL + {shift}", _ids("I4"), *events)
+    for shift in (-1, 1):
+        # CB off by one for one entry, then put back: under a loss its remaining disagrees; with none
+        # (CB = CAPITAL then), a profit kept or a loss never opened.
+        yield put_back(
+            f"CB {shift:+d} for one entry", _ids("I5"), recorded(balance + shift), recorded(balance)
+        )
     if loss is not None:
         yield forge("a loss opened while one is active", _ids("I3"), opened(1))
         yield forge("a loss left unrecorded", _ids("I5"), recorded(balance - 1))
-        for shift in (-1, 1):
-            yield put_back(
-                f"CB {shift:+d} under a loss for one entry",
-                _ids("I5"),
-                recorded(balance + shift),
-                recorded(balance),
-            )
         over_closed = LossWrittenOff(loss=loss.opened_by, capital_closed_minor=loss.remaining_minor + 1)
         yield forge("a loss closed one unit past what remains", _ids("I4"), over_closed)
     else:
@@ -397,14 +396,6 @@ def ledger_forgeries(entries: Sequence[Entry], account: Account) -> Iterator[Led
             "capital closed with no loss", _ids("I3"), LossWrittenOff(loss=FORGED_ID, capital_closed_minor=0)
         )
         yield forge("a profit left in the balance", _ids("I5"), recorded(capital + 1))
-        for shift in (-1, 1):
-            # CB off CAPITAL with no loss opened, for one entry: a profit kept, or a loss never opened.
-            yield put_back(
-                f"CB {shift:+d} off CAPITAL for one entry",
-                _ids("I5"),
-                recorded(capital + shift),
-                recorded(capital),
-            )
         yield forge("a settlement of a loss never opened", _ids("I3", "I9"), _settled(FORGED_ID, 0, 0, 0))
     yield from _payout_ledger_forgeries(account, forge)
     for index, position, event in itertools.islice(_with_event(entries, Settled), 1):
