@@ -1,9 +1,9 @@
 """The `ppk` command line: a thin shell that reads JSON Lines, runs the pure kernel, prints results.
 
 Functional core, imperative shell: `replay_lines` reads one line at a time, asks the codec what it
-says and the kernel what to do with it, and keeps the accounts in memory; the click commands only
-open the input, print each result as it comes and map failures to the exit statuses their help
-states (spec.md#results).
+says and hands each command to a store, the one execution path (`ppk replay` uses the in-memory
+store); the click commands only open the input, print each result as it comes and map failures to
+the exit statuses their help states (spec.md#results).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from typing import IO, Any, Final, NoReturn
 import click
 
 from ppk.adapters import jsonl
-from ppk.kernel.state import Account
-from ppk.kernel.transitions import execute
+from ppk.adapters.store import MemoryStore, Store
 
 EXIT_INPUT_UNREADABLE: Final = 2
 """The exit status when the input cannot be opened or read."""
@@ -38,27 +37,22 @@ CHECK_BATCH_EXAMPLES: Final = 4
 """Examples per machine between two progress lines of `ppk check` (and two looks at the clock)."""
 
 
-def replay_lines(stream: IO[bytes], accounts: dict[str, Account]) -> Iterator[jsonl.JsonObject]:
-    """Run each non-blank line of `stream` through the kernel, in order, and yield its result.
-
-    `accounts` (account id -> Account) is read and updated as each command is executed, so that
-    after the iterator ends it holds every account the stream opened, as the stream left it.
-    """
+def replay_lines(stream: IO[bytes], store: Store) -> Iterator[jsonl.JsonObject]:
+    """Run each non-blank line of `stream` through the store, in order, and yield its result."""
     for line in jsonl.read_lines(stream):
         decoded = jsonl.decode(line)
         if isinstance(decoded, jsonl.Malformed):
             yield jsonl.malformed_result(line.number, decoded)
             continue
-        decision, account = execute(accounts.get(decoded.account), decoded)
-        if account is not None:
-            accounts[decoded.account] = account
-        yield jsonl.decision_result(line.number, decoded, decision)
+        yield jsonl.decision_result(line.number, decoded, store.execute(decoded))
 
 
-def account_views(accounts: dict[str, Account]) -> Iterator[jsonl.JsonObject]:
+def account_views(store: Store) -> Iterator[jsonl.JsonObject]:
     """spec.md#results: the view of every account, sorted by account id code point by code point."""
-    for account_id in sorted(accounts):
-        yield jsonl.account_view(accounts[account_id])
+    for account_id in store.account_ids():
+        account = store.account(account_id)
+        assert account is not None, "a store lists only the accounts it has"
+        yield jsonl.account_view(account, store.payouts(account_id))
 
 
 @click.group()
@@ -106,14 +100,15 @@ def replay(show: bool, file: str) -> None:
     """
     name = "standard input" if file == "-" else file
     output = sys.stdout.buffer
-    accounts: dict[str, Account] = {}
+    # In memory: every recorded id and payout stays until the end (the durable store keeps them on disk).
+    store = MemoryStore()
     try:
         opened = _open_input(file)
     except OSError as error:
         _fail_input(name, error)
     try:
         with opened as stream:
-            results = replay_lines(stream, accounts)
+            results = replay_lines(stream, store)
             while True:
                 try:
                     result = next(results)
@@ -123,7 +118,7 @@ def replay(show: bool, file: str) -> None:
                     _fail_input(name, error)
                 _write(output, result)
         if show:
-            for view in account_views(accounts):
+            for view in account_views(store):
                 _write(output, view)
     except BrokenPipeError:
         # The reader went away: say nothing more, and keep Python from failing on its final flush.

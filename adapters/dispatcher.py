@@ -15,7 +15,7 @@ from typing import Final, Protocol
 
 import attrs
 
-from ppk.adapters.store import Crash, CrashPoint, PendingPayout, Store
+from ppk.adapters.store import PendingPayout, Store
 from ppk.kernel.state import Applied, ConfirmPayout, Decision, Refused, Rejected, Repeated
 
 CONFIRM_ID_PREFIX: Final = "payout-confirmed:"
@@ -46,7 +46,7 @@ class Dispatched:
 def confirm_id(payout_id: str) -> str:
     """The command id of a payout's confirmation: the same on every attempt, at most 128 characters."""
     # A payout id can be 193 characters (64 of account, ':', 128 of command id), over the id limit.
-    return CONFIRM_ID_PREFIX + hashlib.sha256(payout_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return CONFIRM_ID_PREFIX + hashlib.sha256(payout_id.encode("utf-8")).hexdigest()
 
 
 class Dispatcher:
@@ -56,29 +56,22 @@ class Dispatcher:
         self._store = store
         self._gateway = gateway
 
-    def dispatch(self, *, crash: CrashPoint | None = None) -> Dispatched:
-        """Transfer and confirm every pending payout; with `crash`, die at that point of the first."""
+    def dispatch(self) -> Dispatched:
+        """Transfer and confirm every pending payout, each under its payout id (spec.md#e3)."""
         transferred = confirmed = 0
         for pending in list(self._store.pending_payouts()):
-            self._gateway.transfer(self.transfer_key(pending), pending.payout.amount_minor)
+            # The payout id is the transfer's idempotency key: the same on every attempt.
+            self._gateway.transfer(pending.payout.id, pending.payout.amount_minor)
             transferred += 1
-            if crash is CrashPoint.AFTER_TRANSFER:
-                raise Crash(crash)
-            self._confirm(pending, crash)
+            self._confirm(pending)
             confirmed += 1
         return Dispatched(transferred=transferred, confirmed=confirmed)
 
-    def transfer_key(self, pending: PendingPayout) -> str:
-        """The transfer's idempotency key: the payout id, the same on every attempt (spec.md#e3)."""
-        return pending.payout.id
-
-    def _confirm(self, pending: PendingPayout, crash: CrashPoint | None) -> None:
+    def _confirm(self, pending: PendingPayout) -> None:
         command = ConfirmPayout(
             id=confirm_id(pending.payout.id), account=pending.account, payout=pending.payout.id
         )
-        decision: Decision = self._store.execute(
-            command, crash=crash if crash in (CrashPoint.AFTER_DECIDE, CrashPoint.AFTER_PERSIST) else None
-        )
+        decision: Decision = self._store.execute(command)
         if isinstance(decision, Applied):
             return
         if isinstance(decision, Repeated) and isinstance(decision.entry, Applied):

@@ -23,27 +23,34 @@ from typing import IO, Any, Final, NoReturn, TypeAlias
 import attrs
 
 from ppk.kernel.state import (
-    COMMAND_TYPE_NAMES,
+    COMMAND_TYPE_OF,
+    COMMAND_TYPES,
     MINOR_PER_MAJOR,
     Account,
     Applied,
     Code,
     Command,
-    ConfirmPayout,
+    CommandField,
+    CommandType,
     Decision,
-    Fund,
+    FieldKind,
     InvalidAmount,
-    OpenAccount,
+    Payout,
     Quantity,
-    RecordBalance,
     Refused,
     Rejected,
     Repeated,
-    SetShares,
-    Settle,
     minor_text,
 )
-from ppk.kernel.transitions import SHOWN_CHARS_MAX, account_problem, id_problem, loss_payable_minor, shown
+from ppk.kernel.transitions import (
+    SHOWN_CHARS_MAX,
+    account_problem,
+    id_problem,
+    loss_payable_minor,
+    payout_problem,
+    recorded_refusal_message,
+    shown,
+)
 
 LINE_BYTES_MAX: Final = 1_048_576
 """spec.md#malformed: a line is at most 1 MiB, counting its bytes without its `\\n`."""
@@ -70,21 +77,6 @@ _AMOUNT: Final = re.compile(r"([0-9]+)(?:\.([0-9]{1,2}))?")
 _DATE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 _COMMON_FIELDS: Final = ("id", "account", "type")
-_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    "open_account": ("my_share", "company_share"),
-    "fund": ("amount",),
-    "record_balance": ("balance",),
-    "settle": ("payment",),
-    "set_shares": ("my_share", "company_share"),
-    "confirm_payout": ("payout",),
-}
-"""spec.md#commands: the fields each command type must have, besides id, account and type."""
-
-_OPTIONAL_FIELDS: Final[dict[str, tuple[str, ...]]] = {"record_balance": ("date",)}
-"""spec.md#fields: the fields a command type may have; only record_balance has one, `date`."""
-
-_SHARE_FIELDS: Final = frozenset({"my_share", "company_share"})
-_QUANTITY_FIELDS: Final = frozenset({"amount", "balance", "payment", *_SHARE_FIELDS})
 
 
 # --- Input lines ---------------------------------------------------------------------------------
@@ -256,22 +248,23 @@ def parse_date(text: str) -> datetime.date | None:
         return None
 
 
-def _field_problem(name: str, value: object) -> str | None:
+def _field_problem(field: CommandField, value: object) -> str | None:
     """Why a field of the command type has the wrong JSON type or form (spec.md#fields)."""
-    if name in _QUANTITY_FIELDS:
+    name = field.name
+    if field.kind in (FieldKind.AMOUNT, FieldKind.SHARE):
         if isinstance(value, (str, _Number)):
             return None
         what = (
             'a percentage, like "9" or 47.82,'
-            if name in _SHARE_FIELDS
+            if field.kind is FieldKind.SHARE
             else 'an amount, like "1500.25" or 1500,'
         )
         return f"{name} must be {what} written as a JSON string or number, not {_json_text(value)}"
-    if name == "payout":
+    if field.kind is FieldKind.PAYOUT:
         if isinstance(value, str):
-            return None
+            return payout_problem(value)
         return f'payout must be a string naming a payout, like "acme:c7", not {_json_text(value)}'
-    assert name == "date", name
+    assert field.kind is FieldKind.DATE, field
     if isinstance(value, str) and parse_date(value) is not None:
         return None
     return (
@@ -280,45 +273,24 @@ def _field_problem(name: str, value: object) -> str | None:
     )
 
 
-def _quantity(value: object) -> Quantity:
-    if isinstance(value, _Number):
-        return parse_quantity(value.text)
-    assert isinstance(value, str)
-    return parse_quantity(value)
+def _field_value(field: CommandField, value: object) -> Quantity | datetime.date | str | None:
+    """The kernel's value of a field that passed `_field_problem`; None for an absent optional one."""
+    if value is None:
+        return None
+    if field.kind is FieldKind.DATE:
+        assert isinstance(value, str)
+        return parse_date(value)
+    if field.kind is FieldKind.PAYOUT:
+        assert isinstance(value, str)
+        return value
+    return parse_quantity(value.text if isinstance(value, _Number) else str(value))
 
 
-def _command(type_name: str, fields: dict[str, object]) -> Command:
+def _command(command_type: CommandType, fields: dict[str, object]) -> Command:
     """The kernel command of a line whose fields have all passed the checks of spec.md#malformed."""
-    command_id, account_id = fields["id"], fields["account"]
-    assert isinstance(command_id, str) and isinstance(account_id, str)
-    if type_name == "open_account":
-        return OpenAccount(
-            id=command_id,
-            account=account_id,
-            my_share_bp=_quantity(fields["my_share"]),
-            company_share_bp=_quantity(fields["company_share"]),
-        )
-    if type_name == "fund":
-        return Fund(id=command_id, account=account_id, amount_minor=_quantity(fields["amount"]))
-    if type_name == "record_balance":
-        date_text = fields.get("date")
-        date = None if date_text is None else parse_date(str(date_text))
-        return RecordBalance(
-            id=command_id, account=account_id, balance_minor=_quantity(fields["balance"]), date=date
-        )
-    if type_name == "settle":
-        return Settle(id=command_id, account=account_id, payment_minor=_quantity(fields["payment"]))
-    if type_name == "set_shares":
-        return SetShares(
-            id=command_id,
-            account=account_id,
-            my_share_bp=_quantity(fields["my_share"]),
-            company_share_bp=_quantity(fields["company_share"]),
-        )
-    assert type_name == "confirm_payout", type_name
-    payout = fields["payout"]
-    assert isinstance(payout, str)
-    return ConfirmPayout(id=command_id, account=account_id, payout=payout)
+    values = {field.attribute: _field_value(field, fields.get(field.name)) for field in command_type.fields}
+    command: Command = command_type.cls(id=fields["id"], account=fields["account"], **values)  # type: ignore[arg-type]
+    return command
 
 
 def _nesting_depth(text: str) -> int:
@@ -395,17 +367,17 @@ def _decode_object(fields: dict[str, object]) -> Command | Malformed:
     if problem is not None:
         return _malformed(problem, command_id, account_id)
     type_name = fields["type"]
-    types = ", ".join(_FIELDS)
+    types = ", ".join(COMMAND_TYPES)
     if not isinstance(type_name, str):
         return _malformed(
             f"type must be a string, one of {types}; not {_json_text(type_name)}", command_id, account_id
         )
-    if type_name not in _FIELDS:
+    command_type = COMMAND_TYPES.get(type_name)
+    if command_type is None:
         return _malformed(
             f"type {shown(type_name)} is not a command; use one of {types}", command_id, account_id
         )
-    required = _FIELDS[type_name]
-    allowed = (*_COMMON_FIELDS, *required, *_OPTIONAL_FIELDS.get(type_name, ()))
+    allowed = (*_COMMON_FIELDS, *(field.name for field in command_type.fields))
     for name in fields:
         if name not in allowed:
             return _malformed(
@@ -413,17 +385,18 @@ def _decode_object(fields: dict[str, object]) -> Command | Malformed:
                 command_id,
                 account_id,
             )
+    required = [field.name for field in command_type.fields if not field.optional]
     for name in required:
         if name not in fields:
             return _malformed(
                 f"field {name!r} is missing; {type_name} needs {', '.join(required)}", command_id, account_id
             )
-    for name in allowed[len(_COMMON_FIELDS) :]:
-        if name in fields:
-            problem = _field_problem(name, fields[name])
+    for field in command_type.fields:
+        if field.name in fields:
+            problem = _field_problem(field, fields[field.name])
             if problem is not None:
                 return _malformed(problem, command_id, account_id)
-    return _command(type_name, fields)
+    return _command(command_type, fields)
 
 
 def _too_long(size_bytes: int) -> Malformed:
@@ -469,9 +442,11 @@ def decision_status(decision: Decision) -> tuple[str, Rejected | Refused | None]
     if isinstance(decision, Applied):
         return "applied", None
     if isinstance(decision, Repeated):
-        if isinstance(decision.entry, Applied):
+        entry = decision.entry
+        if isinstance(entry, Applied):
             return "duplicate", None
-        return "rejected", decision.entry
+        # The same code as the first time; its message says so (a refusal is its code, spec.md#storage).
+        return "rejected", Rejected(code=entry.code, message=recorded_refusal_message(entry))
     return "rejected", decision
 
 
@@ -485,8 +460,9 @@ def _shares(my_share_bp: int, company_share_bp: int) -> JsonObject:
     return {"my": minor_text(my_share_bp), "company": minor_text(company_share_bp)}
 
 
-def account_view(account: Account) -> JsonObject:
-    """spec.md#results: an account as `ppk replay --show` prints it, every number with two decimals."""
+def account_view(account: Account, payouts: list[Payout]) -> JsonObject:
+    """spec.md#results: an account and its payouts as `ppk replay --show` prints them, every number
+    with two decimals, the payouts sorted by id."""
     loss = account.loss
     loss_view: JsonObject | None = None
     if loss is not None:
@@ -512,7 +488,7 @@ def account_view(account: Account) -> JsonObject:
         },
         "payouts": [
             {"id": payout.id, "amount": minor_text(payout.amount_minor), "status": str(payout.status)}
-            for payout in sorted(account.payouts.values(), key=lambda payout: payout.id)
+            for payout in sorted(payouts, key=lambda payout: payout.id)
         ],
     }
 
@@ -522,21 +498,18 @@ def command_object(command: Command) -> JsonObject:
 
     `decode_line(encode_line(command_object(command)))` gives the command back when it is well formed.
     """
-    type_name = COMMAND_TYPE_NAMES[type(command)]
-    value: JsonObject = {"id": command.id, "account": command.account, "type": type_name}
-    for field in attrs.fields(type(command)):
-        if field.name in ("id", "account"):
-            continue
-        field_value = getattr(command, field.name)
-        name = field.name.removesuffix("_minor").removesuffix("_bp")
+    command_type = COMMAND_TYPE_OF[type(command)]
+    value: JsonObject = {"id": command.id, "account": command.account, "type": command_type.name}
+    for field in command_type.fields:
+        field_value = getattr(command, field.attribute)
         if isinstance(field_value, InvalidAmount):
-            value[name] = field_value.text
+            value[field.name] = field_value.text
         elif isinstance(field_value, int):
-            value[name] = minor_text(field_value)
+            value[field.name] = minor_text(field_value)
         elif isinstance(field_value, datetime.date):
-            value[name] = field_value.isoformat()
+            value[field.name] = field_value.isoformat()
         elif field_value is not None:
-            value[name] = field_value
+            value[field.name] = field_value
     return value
 
 

@@ -1,10 +1,11 @@
 """The ten invariants of spec.md#invariants, each as a named predicate in two forms.
 
 The **inductive** form looks at one account, or at one step (the account before, the ledger entry,
-the account after), never at the history: it costs O(1) and `transitions.fold` runs it as an
-icontract postcondition on every transition (spec.md#e6). The **full** form (`*_over`) walks a whole
-ledger, checks the claim after every entry and against the stored account at the end; the tests and
-the audit call it, no transition does.
+what the store looked up for it, the account after), never at the history: it costs O(1) and
+`transitions.fold` runs it as an icontract postcondition on every transition (spec.md#e6). The
+**full** form (`*_over`) walks a whole ledger, checks the claim after every entry and against the
+stored account and its stored payouts at the end; the tests and the audit call it, no transition
+does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 import attrs
-import immutables
 
 from ppk.kernel.state import (
     AMOUNT_MINOR_MAX,
@@ -21,9 +21,12 @@ from ppk.kernel.state import (
     Account,
     Applied,
     BalanceRecorded,
+    Command,
+    ConfirmPayout,
     Entry,
     Event,
     Funded,
+    Lookup,
     LossOpened,
     LossWrittenOff,
     Payout,
@@ -31,6 +34,7 @@ from ppk.kernel.state import (
     PayoutStatus,
     ProfitWithdrawn,
     Settled,
+    payout_id,
 )
 
 # --- Inductive forms: one account ----------------------------------------------------------------
@@ -80,6 +84,7 @@ def amounts_are_not_negative(account: Account) -> bool:
         account.payments_minor,
         account.my_share_minor,
         account.company_share_minor,
+        account.payout_confirmed_minor,
     ]
     if account.loss is not None:
         amounts += [
@@ -90,6 +95,24 @@ def amounts_are_not_negative(account: Account) -> bool:
             account.loss.capital_closed_minor,
         ]
     return all(0 <= amount_minor <= AMOUNT_MINOR_MAX for amount_minor in amounts)
+
+
+def payouts_are_within_profit_withdrawn(account: Account) -> bool:
+    """spec.md#i7: every payout is at least one minor unit of profit withdrawn, and so is every confirmed one.
+
+    The counts and sums of payouts, pending and confirmed, agree with each other: none is negative,
+    each count is 0 exactly when its sum is, and a sum covers at least one minor unit per payout.
+    """
+    pending_count = account.payout_count - account.payout_confirmed_count
+    pending_minor = account.profit_withdrawn_minor - account.payout_confirmed_minor
+    return all(
+        0 <= count <= amount_minor and (count == 0) == (amount_minor == 0)
+        for count, amount_minor in (
+            (account.payout_count, account.profit_withdrawn_minor),
+            (account.payout_confirmed_count, account.payout_confirmed_minor),
+            (pending_count, pending_minor),
+        )
+    )
 
 
 def shares_are_percentages(account: Account) -> bool:
@@ -113,6 +136,7 @@ def account_is_consistent(account: Account) -> bool:
         and shares_add_up_to_payments(account)
         and loss_is_accounted(account)
         and amounts_are_not_negative(account)
+        and payouts_are_within_profit_withdrawn(account)
         and shares_are_percentages(account)
     )
 
@@ -127,6 +151,7 @@ def _events(entry: Entry) -> tuple[Event, ...]:
 def totals_follow_events(before: Account | None, entry: Entry, after: Account) -> bool:
     """spec.md#i1, one step: each running total moves by exactly what the entry's events say."""
     funded_minor = closed_minor = payments_minor = my_minor = company_minor = withdrawn_minor = 0
+    confirmed_minor = 0
     for event in _events(entry):
         if isinstance(event, Funded):
             funded_minor += event.amount_minor
@@ -139,6 +164,8 @@ def totals_follow_events(before: Account | None, entry: Entry, after: Account) -
             closed_minor += event.capital_closed_minor
         elif isinstance(event, ProfitWithdrawn):
             withdrawn_minor += event.amount_minor
+        elif isinstance(event, PayoutConfirmed):
+            confirmed_minor += event.amount_minor
     b = before
     return (
         after.funding_minor - (b.funding_minor if b else 0) == funded_minor
@@ -147,6 +174,7 @@ def totals_follow_events(before: Account | None, entry: Entry, after: Account) -
         and after.my_share_minor - (b.my_share_minor if b else 0) == my_minor
         and after.company_share_minor - (b.company_share_minor if b else 0) == company_minor
         and after.profit_withdrawn_minor - (b.profit_withdrawn_minor if b else 0) == withdrawn_minor
+        and after.payout_confirmed_minor - (b.payout_confirmed_minor if b else 0) == confirmed_minor
     )
 
 
@@ -167,42 +195,57 @@ def settlements_split_their_payment(entry: Entry) -> bool:
     )
 
 
-def payouts_follow_withdrawals(before: Account | None, entry: Entry, after: Account) -> bool:
-    """spec.md#i7, one step: each withdrawn profit is one new pending payout; confirmed once."""
-    payouts_before = before.payouts if before is not None else immutables.Map[str, Payout]()
-    added = 0
+def lookup_is_of(command: Command, lookup: Lookup) -> bool:
+    """spec.md#storage: the lookup holds only what is recorded under the keys this command names."""
+    recorded = lookup.entry
+    if recorded is not None and (
+        recorded.command.id != command.id or recorded.command.account != command.account
+    ):
+        return False
+    payout = lookup.payout
+    return payout is None or (isinstance(command, ConfirmPayout) and payout.id == command.payout)
+
+
+def payouts_follow_withdrawals(before: Account | None, entry: Entry, lookup: Lookup, after: Account) -> bool:
+    """spec.md#i7, one step: a withdrawal is one new payout; a confirmation pays the pending one looked up."""
+    withdrawn = confirmed = 0
     for event in _events(entry):
         if isinstance(event, ProfitWithdrawn):
-            added += 1
-            payout = after.payouts.get(event.payout_id)
-            if event.payout_id in payouts_before or payout is None:
-                return False
-            if payout.amount_minor != event.amount_minor or event.amount_minor <= 0:
+            withdrawn += 1
+            # The payout id is the entry's own: free because the command id was (I8), so never reused.
+            if (
+                event.payout_id != payout_id(entry.command.account, entry.command.id)
+                or event.amount_minor <= 0
+            ):
                 return False
         elif isinstance(event, PayoutConfirmed):
-            payout_before = payouts_before.get(event.payout_id)
-            payout_after = after.payouts.get(event.payout_id)
-            if payout_before is None or payout_before.status is not PayoutStatus.PENDING:
+            confirmed += 1
+            payout = lookup.payout
+            if payout is None or payout.id != event.payout_id or payout.status is not PayoutStatus.PENDING:
                 return False
-            if payout_after is None or payout_after.status is not PayoutStatus.CONFIRMED:
+            if payout.amount_minor != event.amount_minor:
                 return False
-    return len(after.payouts) == len(payouts_before) + added
+    payouts_before = before.payout_count if before is not None else 0
+    confirmed_before = before.payout_confirmed_count if before is not None else 0
+    return (
+        withdrawn <= 1
+        and confirmed <= 1
+        and after.payout_count == payouts_before + withdrawn
+        and after.payout_confirmed_count == confirmed_before + confirmed
+    )
 
 
-def command_id_is_recorded_once(before: Account | None, entry: Entry, after: Account) -> bool:
-    """spec.md#i8, one step: the entry's id was free and now records exactly this entry."""
-    command_id = entry.command.id
-    outcomes_before = len(before.outcomes) if before is not None else 0
-    if before is not None and command_id in before.outcomes:
-        return False
-    return after.outcomes.get(command_id) is entry and len(after.outcomes) == outcomes_before + 1
+def command_id_is_recorded_once(before: Account | None, entry: Entry, lookup: Lookup, after: Account) -> bool:
+    """spec.md#i8, one step: the entry's id was free, and the ledger grew by exactly this entry."""
+    entries_before = before.entry_count if before is not None else 0
+    return lookup.entry is None and after.entry_count == entries_before + 1
 
 
 def refusal_changes_nothing_else(before: Account | None, entry: Entry, after: Account) -> bool:
     """spec.md#commands: a refusal adds only the record of its id's outcome."""
     if isinstance(entry, Applied):
         return True
-    return before is not None and attrs.evolve(after, outcomes=before.outcomes) == before
+    return before is not None and attrs.evolve(after, entry_count=before.entry_count) == before
 
 
 # --- Full forms: a whole ledger ------------------------------------------------------------------
@@ -365,7 +408,9 @@ def shares_add_up_to_payments_over(entries: Sequence[Entry], account: Account | 
     )
 
 
-def each_profit_is_one_payout_over(entries: Sequence[Entry], account: Account | None) -> bool:
+def each_profit_is_one_payout_over(
+    entries: Sequence[Entry], account: Account | None, payouts: Sequence[Payout]
+) -> bool:
     """spec.md#i7, full: one payout per withdrawal, confirmed at most once; Σ payouts = Σ PROFIT."""
     withdrawn: dict[str, int] = {}
     confirmed: set[str] = set()
@@ -374,37 +419,45 @@ def each_profit_is_one_payout_over(entries: Sequence[Entry], account: Account | 
             if isinstance(event, ProfitWithdrawn):
                 if event.payout_id in withdrawn or event.amount_minor <= 0:
                     return False
+                if event.payout_id != payout_id(entry.command.account, entry.command.id):
+                    return False
                 withdrawn[event.payout_id] = event.amount_minor
             elif isinstance(event, PayoutConfirmed):
                 if event.payout_id not in withdrawn or event.payout_id in confirmed:
                     return False
+                if event.amount_minor != withdrawn[event.payout_id]:
+                    return False
                 confirmed.add(event.payout_id)
     if account is None:
-        return not entries
-    stored = {payout_id: payout for payout_id, payout in account.payouts.items()}
+        return not entries and not payouts
+    stored = {payout.id: payout for payout in payouts}
     return (
-        stored.keys() == withdrawn.keys()
+        len(stored) == len(payouts)
+        and stored.keys() == withdrawn.keys()
         and all(stored[payout_id].amount_minor == amount for payout_id, amount in withdrawn.items())
         and all(
             (stored[payout_id].status is PayoutStatus.CONFIRMED) == (payout_id in confirmed)
             for payout_id in withdrawn
         )
         and sum(withdrawn.values()) == account.profit_withdrawn_minor
+        and len(withdrawn) == account.payout_count
+        and len(confirmed) == account.payout_confirmed_count
+        and sum(withdrawn[payout_id] for payout_id in confirmed) == account.payout_confirmed_minor
     )
 
 
 def commands_are_recorded_once_over(entries: Sequence[Entry], account: Account | None) -> bool:
-    """spec.md#i8, full: each id appears once in the ledger, and the account records that entry."""
-    seen: dict[str, Entry] = {}
+    """spec.md#i8, full: each id appears once in the account's ledger, and the account counts them all."""
+    seen: set[str] = set()
     for entry in entries:
         if entry.command.id in seen:
             return False
-        seen[entry.command.id] = entry
+        if account is not None and entry.command.account != account.id:
+            return False
+        seen.add(entry.command.id)
     if account is None:
         return not entries
-    return len(account.outcomes) == len(seen) and all(
-        account.outcomes.get(command_id) == entry for command_id, entry in seen.items()
-    )
+    return account.entry_count == len(entries)
 
 
 def losses_are_accounted_over(entries: Sequence[Entry], account: Account | None) -> bool:
@@ -441,23 +494,26 @@ def amounts_are_not_negative_over(entries: Sequence[Entry]) -> bool:
     return True
 
 
-FullInvariant = Callable[[Sequence[Entry], Account | None], bool]
+FullInvariant = Callable[[Sequence[Entry], Account | None, Sequence[Payout]], bool]
 
 FULL_INVARIANTS: Final[dict[str, FullInvariant]] = {
-    "I1": lambda entries, account: capital_is_conserved_over(entries, account),
-    "I2": lambda entries, account: capital_is_never_negative_over(entries),
-    "I3": lambda entries, account: one_loss_at_a_time_over(entries),
-    "I4": lambda entries, account: loss_implies_capital_above_balance_over(entries),
-    "I5": balance_agrees_with_loss_over,
-    "I6": shares_add_up_to_payments_over,
+    "I1": lambda entries, account, payouts: capital_is_conserved_over(entries, account),
+    "I2": lambda entries, account, payouts: capital_is_never_negative_over(entries),
+    "I3": lambda entries, account, payouts: one_loss_at_a_time_over(entries),
+    "I4": lambda entries, account, payouts: loss_implies_capital_above_balance_over(entries),
+    "I5": lambda entries, account, payouts: balance_agrees_with_loss_over(entries, account),
+    "I6": lambda entries, account, payouts: shares_add_up_to_payments_over(entries, account),
     "I7": each_profit_is_one_payout_over,
-    "I8": commands_are_recorded_once_over,
-    "I9": losses_are_accounted_over,
-    "I10": lambda entries, account: amounts_are_not_negative_over(entries),
+    "I8": lambda entries, account, payouts: commands_are_recorded_once_over(entries, account),
+    "I9": lambda entries, account, payouts: losses_are_accounted_over(entries, account),
+    "I10": lambda entries, account, payouts: amounts_are_not_negative_over(entries),
 }
-"""spec.md#invariants: every full form by its id, called as `check(entries, account)`."""
+"""spec.md#invariants: every full form by its id, called as `check(entries, account, payouts)`: an
+account's ledger, its stored value and its stored payouts."""
 
 
-def broken_invariants_over(entries: Sequence[Entry], account: Account | None) -> list[str]:
-    """The ids of the invariants that the ledger and the stored account break, in spec order."""
-    return [name for name, check in FULL_INVARIANTS.items() if not check(entries, account)]
+def broken_invariants_over(
+    entries: Sequence[Entry], account: Account | None, payouts: Sequence[Payout]
+) -> list[str]:
+    """The ids of the invariants that a ledger, its stored account and payouts break, in spec order."""
+    return [name for name, check in FULL_INVARIANTS.items() if not check(entries, account, payouts)]

@@ -2,8 +2,9 @@
 
 Money is an integer number of minor units (1/100 of the currency unit) and percentages are integer
 basis points (1 % = 100 bp): no float ever touches them (spec.md#units). Every value is frozen and
-slotted; what grows with an account's history (its payouts and the outcome of every command id it
-has seen) lives in persistent maps, so a transition never copies it (spec.md#e6).
+slotted. Nothing in an account grows with its history (spec.md#e6, spec.md#storage): the entry
+recorded under a command id and the payouts live in the store, keyed, and a store hands the kernel
+the few it needs for one command as a `Lookup`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import enum
 from typing import Final, TypeAlias
 
 import attrs
-import immutables
 
 BP_PER_WHOLE: Final = 10_000
 """Basis points in 100 %."""
@@ -29,6 +29,9 @@ ID_CHARS_MAX: Final = 128
 
 ACCOUNT_CHARS_MAX: Final = 64
 """spec.md#fields: an account id is 1 to 64 characters."""
+
+PAYOUT_CHARS_MAX: Final = ACCOUNT_CHARS_MAX + 1 + ID_CHARS_MAX
+"""spec.md#fields: a payout id is 1 to 193 characters, the longest `<account>:<command id>`."""
 
 
 class Code(enum.StrEnum):
@@ -146,17 +149,90 @@ class ConfirmPayout:
 
 Command: TypeAlias = OpenAccount | Fund | RecordBalance | Settle | SetShares | ConfirmPayout
 
-COMMAND_TYPES: Final[dict[str, type[Command]]] = {
-    "open_account": OpenAccount,
-    "fund": Fund,
-    "record_balance": RecordBalance,
-    "settle": Settle,
-    "set_shares": SetShares,
-    "confirm_payout": ConfirmPayout,
-}
-"""spec.md#commands: each command's `type` at the boundary."""
 
-COMMAND_TYPE_NAMES: Final[dict[type[Command], str]] = {cls: name for name, cls in COMMAND_TYPES.items()}
+class FieldKind(enum.Enum):
+    """spec.md#fields: what a command's field holds, which decides how it is read, checked and shown."""
+
+    AMOUNT = "amount"
+    """Money in minor units, written at the boundary as a decimal with at most two places."""
+    SHARE = "share"
+    """A percentage in basis points, written at the boundary as a decimal with at most two places."""
+    PAYOUT = "payout"
+    """A payout id: text under the id's character rule, 1 to `PAYOUT_CHARS_MAX` characters."""
+    DATE = "date"
+    """A Gregorian day, written `YYYY-MM-DD`; optional."""
+
+
+@attrs.frozen(kw_only=True)
+class CommandField:
+    """One field of a command type besides `id` and `account`, as the boundary and the kernel name it."""
+
+    name: str
+    """Its key in an input line and in a result's message (`amount`)."""
+    attribute: str
+    """Its attribute in the kernel's command and its key in the stored entry (`amount_minor`)."""
+    kind: FieldKind
+    zero_allowed: bool = False
+    """For an amount: whether 0 is valid (only a balance may be 0)."""
+
+    @property
+    def optional(self) -> bool:
+        """Whether a line may leave the field out (only `date`, spec.md#fields)."""
+        return self.kind is FieldKind.DATE
+
+
+@attrs.frozen(kw_only=True)
+class CommandType:
+    """spec.md#commands: one command type, its kernel class and its fields, in the order they are shown."""
+
+    name: str
+    """Its `type` at the boundary and in the stored entry."""
+    cls: type[Command]
+    fields: tuple[CommandField, ...]
+
+
+_MY_SHARE: Final = CommandField(name="my_share", attribute="my_share_bp", kind=FieldKind.SHARE)
+_COMPANY_SHARE: Final = CommandField(name="company_share", attribute="company_share_bp", kind=FieldKind.SHARE)
+
+COMMAND_TABLE: Final = (
+    CommandType(name="open_account", cls=OpenAccount, fields=(_MY_SHARE, _COMPANY_SHARE)),
+    CommandType(
+        name="fund",
+        cls=Fund,
+        fields=(CommandField(name="amount", attribute="amount_minor", kind=FieldKind.AMOUNT),),
+    ),
+    CommandType(
+        name="record_balance",
+        cls=RecordBalance,
+        fields=(
+            CommandField(name="balance", attribute="balance_minor", kind=FieldKind.AMOUNT, zero_allowed=True),
+            CommandField(name="date", attribute="date", kind=FieldKind.DATE),
+        ),
+    ),
+    CommandType(
+        name="settle",
+        cls=Settle,
+        fields=(CommandField(name="payment", attribute="payment_minor", kind=FieldKind.AMOUNT),),
+    ),
+    CommandType(name="set_shares", cls=SetShares, fields=(_MY_SHARE, _COMPANY_SHARE)),
+    CommandType(
+        name="confirm_payout",
+        cls=ConfirmPayout,
+        fields=(CommandField(name="payout", attribute="payout", kind=FieldKind.PAYOUT),),
+    ),
+)
+"""spec.md#commands: every command type and its fields. The codec, the stored entry's encoding and
+the messages all read this one table."""
+
+COMMAND_TYPES: Final[dict[str, CommandType]] = {
+    command_type.name: command_type for command_type in COMMAND_TABLE
+}
+"""Each command type by its `type` name."""
+
+COMMAND_TYPE_OF: Final[dict[type[Command], CommandType]] = {
+    command_type.cls: command_type for command_type in COMMAND_TABLE
+}
+"""Each command type by its kernel class."""
 
 
 # --- Events ---------------------------------------------------------------------------------------
@@ -246,6 +322,8 @@ class PayoutConfirmed:
     """spec.md#confirm_payout: a pending payout is paid."""
 
     payout_id: str
+    amount_minor: int
+    """The payout's amount, so that the ledger alone says how much was paid out."""
 
 
 Event: TypeAlias = (
@@ -274,11 +352,16 @@ class Applied:
 
 @attrs.frozen(kw_only=True)
 class Refused:
-    """A ledger entry: a state rule refused the command; only its id's outcome is recorded."""
+    """A ledger entry: a state rule refused the command; only its id's outcome is recorded.
+
+    A refusal is its command and its code (spec.md#storage): the message is for the clerk who reads
+    this decision, is neither stored nor compared, and rewording it changes no entry.
+    """
 
     command: Command
     code: Code
-    message: str
+    message: str = attrs.field(default="", eq=False, repr=False)
+    """Which rule refused which value, with the figures of that moment; not part of the entry."""
 
 
 Entry: TypeAlias = Applied | Refused
@@ -346,7 +429,11 @@ class Loss:
 
 @attrs.frozen(kw_only=True)
 class Account:
-    """One client's trading account at one exchange, as its ledger folds."""
+    """One client's trading account at one exchange, as its ledger folds: its value, not its history.
+
+    Every field is a figure or a count; none grows with the ledger (spec.md#storage), so a store reads
+    one row to decide a command whatever the account's history.
+    """
 
     id: str
     my_share_bp: int
@@ -362,7 +449,7 @@ class Account:
     capital_closed_minor: int
     """Σ CAPITAL_CLOSED, by settlements and write-offs."""
     profit_withdrawn_minor: int
-    """Σ PROFIT withdrawn."""
+    """Σ PROFIT withdrawn: Σ of every payout's amount (spec.md#i7)."""
     payments_minor: int
     """Σ settlement payments."""
     my_share_minor: int
@@ -373,15 +460,43 @@ class Account:
     """The active loss, if any (spec.md#i3: at most one)."""
     balance_date_latest: datetime.date | None
     """The latest date of an applied record_balance (spec.md#e10)."""
-    payouts: immutables.Map[str, Payout]
-    """Every payout by id; persistent, never copied."""
-    outcomes: immutables.Map[str, Entry]
-    """The ledger entry of every command id seen (spec.md#i8); persistent, never copied."""
+    entry_count: int
+    """The entries of its ledger: one per command id recorded, applied or refused (spec.md#i8)."""
+    payout_count: int
+    """The payouts its withdrawals made, pending or confirmed (spec.md#i7)."""
+    payout_confirmed_count: int
+    """How many of them are confirmed."""
+    payout_confirmed_minor: int
+    """Σ the amounts of the confirmed payouts; what is pending is `profit_withdrawn_minor` less this."""
 
     @property
     def total_share_bp(self) -> int:
         """spec.md#units: the total share of losses opened from now on."""
         return self.my_share_bp + self.company_share_bp
+
+
+@attrs.frozen(kw_only=True)
+class Lookup:
+    """spec.md#storage: what an account's history holds under the keys one command names.
+
+    A store looks these up by key (the account and the command's id; the account and the payout a
+    `confirm_payout` names) and hands them to `decide` and `fold`: a command needs no more of the
+    history than this, however long the ledger.
+    """
+
+    entry: Entry | None = None
+    """The entry recorded under the command's id on its account, if the id is used."""
+    payout: Payout | None = None
+    """For a `confirm_payout`: the account's payout of the id it names, if there is one."""
+
+
+NOTHING_RECORDED: Final = Lookup()
+"""The lookup of a command whose id is free and which names no payout, or of a new account."""
+
+
+def payout_id(account_id: str, command_id: str) -> str:
+    """spec.md#record_balance: a withdrawn profit's payout id is `<account>:<command id>`."""
+    return f"{account_id}:{command_id}"
 
 
 def minor_text(amount_minor: int) -> str:

@@ -1,7 +1,9 @@
 """Pure transitions: decide a command against an account, fold a ledger entry into the next account.
 
-No I/O, no clock, no randomness: the same account and command always give the same decision, and
-replaying a ledger from empty gives the same account (spec.md#replay). Each command has a
+No I/O, no clock, no randomness: the same account, command and lookup always give the same decision,
+and replaying a ledger from empty gives the same account (spec.md#replay). What a command needs of
+its account's history (the entry under its id, the payout it names) comes in a `Lookup` that the
+store fills by key (spec.md#storage). Each command has a
 `<command>_rejection`, which returns its first state-rule refusal in spec order or `None`, and a
 `<command>_applied`, which builds the events and cannot fail. `decide` puts the checks every
 command shares in front of them, in the precedence of spec.md#precedence.
@@ -12,31 +14,36 @@ from __future__ import annotations
 import datetime
 import unicodedata
 from collections.abc import Iterable
+from typing import Final
 
 import attrs
 import icontract
-import immutables
 
 from ppk.kernel import contracts
 from ppk.kernel.state import (
     ACCOUNT_CHARS_MAX,
     AMOUNT_MINOR_MAX,
     BP_PER_WHOLE,
-    COMMAND_TYPE_NAMES,
+    COMMAND_TYPE_OF,
     ID_CHARS_MAX,
+    NOTHING_RECORDED,
+    PAYOUT_CHARS_MAX,
     Account,
     AccountOpened,
     Applied,
     BalanceRecorded,
     Code,
     Command,
+    CommandField,
     ConfirmPayout,
     Decision,
     Entry,
     Event,
+    FieldKind,
     Fund,
     Funded,
     InvalidAmount,
+    Lookup,
     Loss,
     LossOpened,
     LossWrittenOff,
@@ -55,6 +62,7 @@ from ppk.kernel.state import (
     Settled,
     SharesSet,
     minor_text,
+    payout_id,
 )
 
 # --- The arithmetic, as lemmas CrossHair proves (spec.md#rounding) -------------------------------
@@ -102,16 +110,6 @@ def my_share_minor(payment_minor: int, my_share_bp: int, company_share_bp: int) 
 
 # --- Rejection messages -------------------------------------------------------------------------
 
-# The field names of the boundary, which a clerk sees, by the kernel's field name.
-FIELD_NAMES = {
-    "amount_minor": "amount",
-    "balance_minor": "balance",
-    "payment_minor": "payment",
-    "my_share_bp": "my_share",
-    "company_share_bp": "company_share",
-}
-
-
 SHOWN_CHARS_MAX = 80
 """How much of a value a message quotes before it cuts the value short: a result stays a line."""
 
@@ -130,19 +128,30 @@ def quantity_text(quantity: Quantity) -> str:
     return minor_text(quantity)
 
 
-def id_problem(command_id: object) -> str | None:
-    """spec.md#fields: why an id breaks the rules (1–128 characters, no control, no lone surrogate)."""
-    if not isinstance(command_id, str):
-        return "id must be a string"
-    if not 1 <= len(command_id) <= ID_CHARS_MAX:
-        return f"id {shown(command_id)} must be 1 to {ID_CHARS_MAX} characters long, not {len(command_id)}"
-    for char in command_id:
+def _text_problem(name: str, text: object, chars_max: int) -> str | None:
+    """spec.md#fields: why an id-like text breaks the rules (1 to `chars_max` characters, no control
+    character, no lone surrogate)."""
+    if not isinstance(text, str):
+        return f"{name} must be a string"
+    if not 1 <= len(text) <= chars_max:
+        return f"{name} {shown(text)} must be 1 to {chars_max} characters long, not {len(text)}"
+    for char in text:
         category = unicodedata.category(char)
         if category == "Cc":
-            return f"id must not contain the control character U+{ord(char):04X}"
+            return f"{name} must not contain the control character U+{ord(char):04X}"
         if category == "Cs":
-            return f"id must not contain the lone surrogate U+{ord(char):04X}"
+            return f"{name} must not contain the lone surrogate U+{ord(char):04X}"
     return None
+
+
+def id_problem(command_id: object) -> str | None:
+    """spec.md#fields: why an id breaks the rules (1–128 characters, no control, no lone surrogate)."""
+    return _text_problem("id", command_id, ID_CHARS_MAX)
+
+
+def payout_problem(payout: object) -> str | None:
+    """spec.md#fields: why a payout id breaks the rules (1–193 characters, as an id's)."""
+    return _text_problem("payout", payout, PAYOUT_CHARS_MAX)
 
 
 _ACCOUNT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -163,9 +172,9 @@ def account_problem(account_id: object) -> str | None:
     return None
 
 
-def _amount_rejection(field: str, quantity: Quantity, *, zero_allowed: bool) -> Rejected | None:
+def _amount_rejection(field: CommandField, quantity: Quantity) -> Rejected | None:
     """spec.md#amount-grammar: an amount is digits with at most 2 decimals, > 0 (or ≥ 0), ≤ limit."""
-    name = FIELD_NAMES[field]
+    name = field.name
     limit = minor_text(AMOUNT_MINOR_MAX)
     if isinstance(quantity, InvalidAmount):
         if quantity.over_limit:
@@ -176,8 +185,8 @@ def _amount_rejection(field: str, quantity: Quantity, *, zero_allowed: bool) -> 
                 f"two decimals, like 1500 or 1500.25"
             )
         return Rejected(code=Code.INVALID_AMOUNT, message=message)
-    if quantity < 0 or (quantity == 0 and not zero_allowed):
-        allowed = "0 or more" if zero_allowed else "more than 0"
+    if quantity < 0 or (quantity == 0 and not field.zero_allowed):
+        allowed = "0 or more" if field.zero_allowed else "more than 0"
         return Rejected(code=Code.INVALID_AMOUNT, message=f"{name} {minor_text(quantity)} must be {allowed}")
     if quantity > AMOUNT_MINOR_MAX:
         return Rejected(
@@ -186,10 +195,10 @@ def _amount_rejection(field: str, quantity: Quantity, *, zero_allowed: bool) -> 
     return None
 
 
-def _shares_rejection(my_share_bp: Quantity, company_share_bp: Quantity) -> Rejected | None:
+def _shares_rejection(shares: list[tuple[CommandField, Quantity]]) -> Rejected | None:
     """spec.md#amount-grammar: each share is a percentage in [0, 100], and they total at most 100."""
-    for field, quantity in (("my_share_bp", my_share_bp), ("company_share_bp", company_share_bp)):
-        name = FIELD_NAMES[field]
+    for field, quantity in shares:
+        name = field.name
         if isinstance(quantity, InvalidAmount) and quantity.over_limit:
             return Rejected(
                 code=Code.INVALID_SHARES,
@@ -208,14 +217,14 @@ def _shares_rejection(my_share_bp: Quantity, company_share_bp: Quantity) -> Reje
                 code=Code.INVALID_SHARES,
                 message=f"{name} {minor_text(quantity)} % must be from 0 to 100 %",
             )
-    assert isinstance(my_share_bp, int) and isinstance(company_share_bp, int)
-    if my_share_bp + company_share_bp > BP_PER_WHOLE:
+    shares_bp = [(field, quantity) for field, quantity in shares if isinstance(quantity, int)]
+    assert len(shares_bp) == len(shares), "every share passed its own check"
+    total_bp = sum(share_bp for _, share_bp in shares_bp)
+    if total_bp > BP_PER_WHOLE:
+        parts = " and ".join(f"{field.name} {minor_text(share_bp)} %" for field, share_bp in shares_bp)
         return Rejected(
             code=Code.INVALID_SHARES,
-            message=(
-                f"my_share {minor_text(my_share_bp)} % and company_share {minor_text(company_share_bp)} % "
-                f"add up to {minor_text(my_share_bp + company_share_bp)} %, more than 100 %"
-            ),
+            message=f"{parts} add up to {minor_text(total_bp)} %, more than 100 %",
         )
     return None
 
@@ -288,11 +297,6 @@ def record_balance_rejection(account: Account, command: RecordBalance) -> Refuse
             f"{minor_text(AMOUNT_MINOR_MAX)}",
         )
     return None
-
-
-def payout_id(account_id: str, command_id: str) -> str:
-    """spec.md#record_balance: a withdrawn profit's payout id is `<account>:<command id>`."""
-    return f"{account_id}:{command_id}"
 
 
 def record_balance_applied(account: Account, command: RecordBalance) -> Applied:
@@ -387,9 +391,9 @@ def set_shares_applied(account: Account, command: SetShares) -> Applied:
 # --- confirm_payout ------------------------------------------------------------------------------
 
 
-def confirm_payout_rejection(account: Account, command: ConfirmPayout) -> Refused | None:
+def confirm_payout_rejection(account: Account, command: ConfirmPayout, lookup: Lookup) -> Refused | None:
     """spec.md#confirm_payout: `unknown_payout` if the account has no payout of that id."""
-    if command.payout not in account.payouts:
+    if lookup.payout is None:
         return _refused(
             command,
             Code.UNKNOWN_PAYOUT,
@@ -398,40 +402,46 @@ def confirm_payout_rejection(account: Account, command: ConfirmPayout) -> Refuse
     return None
 
 
-def confirm_payout_applied(account: Account, command: ConfirmPayout) -> Applied:
+def confirm_payout_applied(account: Account, command: ConfirmPayout, lookup: Lookup) -> Applied:
     """spec.md#confirm_payout: a pending payout is paid; a confirmed one stays as it is."""
-    if account.payouts[command.payout].status is PayoutStatus.CONFIRMED:
+    payout = lookup.payout
+    assert payout is not None and payout.id == command.payout
+    if payout.status is PayoutStatus.CONFIRMED:
         return Applied(command=command, events=())
-    return Applied(command=command, events=(PayoutConfirmed(payout_id=command.payout),))
+    return Applied(
+        command=command, events=(PayoutConfirmed(payout_id=payout.id, amount_minor=payout.amount_minor),)
+    )
 
 
 # --- decide: the checks every command shares, in the precedence of spec.md#precedence ------------
 
 
 def command_rejection(command: Command) -> Rejected | None:
-    """spec.md#fields: `malformed` for an id or account outside the rules (the codec checks first)."""
+    """spec.md#fields: `malformed` for an id, account or payout outside the rules (the codec checks first)."""
     problem = id_problem(command.id) or account_problem(command.account)
+    if problem is None and isinstance(command, ConfirmPayout):
+        problem = payout_problem(command.payout)
     if problem is not None:
         return Rejected(code=Code.MALFORMED, message=problem)
     return None
 
 
 def quantity_rejection(command: Command) -> Rejected | None:
-    """spec.md#amount-grammar: `invalid_amount` or `invalid_shares`."""
-    if isinstance(command, (OpenAccount, SetShares)):
-        return _shares_rejection(command.my_share_bp, command.company_share_bp)
-    if isinstance(command, Fund):
-        return _amount_rejection("amount_minor", command.amount_minor, zero_allowed=False)
-    if isinstance(command, RecordBalance):
-        return _amount_rejection("balance_minor", command.balance_minor, zero_allowed=True)
-    if isinstance(command, Settle):
-        return _amount_rejection("payment_minor", command.payment_minor, zero_allowed=False)
-    return None
+    """spec.md#amount-grammar: `invalid_amount` or `invalid_shares`, field by field in the table's order."""
+    shares: list[tuple[CommandField, Quantity]] = []
+    for field in COMMAND_TYPE_OF[type(command)].fields:
+        if field.kind is FieldKind.AMOUNT:
+            rejection = _amount_rejection(field, getattr(command, field.attribute))
+            if rejection is not None:
+                return rejection
+        elif field.kind is FieldKind.SHARE:
+            shares.append((field, getattr(command, field.attribute)))
+    return _shares_rejection(shares) if shares else None
 
 
-def repetition(account: Account, command: Command) -> Repeated | Rejected | None:
+def repetition(account: Account, command: Command, lookup: Lookup) -> Repeated | Rejected | None:
     """spec.md#idempotency: a used id gives its recorded outcome if the command is the same."""
-    entry = account.outcomes.get(command.id)
+    entry = lookup.entry
     if entry is None:
         return None
     # attrs equality is the spec's sameness: same class, every field equal; quantities compare as
@@ -442,28 +452,52 @@ def repetition(account: Account, command: Command) -> Repeated | Rejected | None
         code=Code.IDEMPOTENCY_CONFLICT,
         message=(
             f"id {shown(command.id)} was already used on account {account.id!r} by a different command "
-            f"({COMMAND_TYPE_NAMES[type(entry.command)]} {_fields_text(entry.command)}); "
-            f"use a new id for a new command"
+            f"({command_text(entry.command)}); use a new id for a new command"
         ),
     )
 
 
-def _fields_text(command: Command) -> str:
+def command_text(command: Command) -> str:
+    """A command as a clerk reads it: its type, then each field as the boundary names it."""
+    command_type = COMMAND_TYPE_OF[type(command)]
     parts = []
-    for field in attrs.fields(type(command)):
-        if field.name in ("id", "account"):
-            continue
-        value = getattr(command, field.name)
-        if field.name in FIELD_NAMES:
-            parts.append(f"{FIELD_NAMES[field.name]}={quantity_text(value)}")
+    for field in command_type.fields:
+        value = getattr(command, field.attribute)
+        if field.kind in (FieldKind.AMOUNT, FieldKind.SHARE):
+            parts.append(f"{field.name}={quantity_text(value)}")
         elif isinstance(value, datetime.date):
             parts.append(f"{field.name}={value.isoformat()}")
         elif value is not None:
             parts.append(f"{field.name}={shown(value)}")
-    return ", ".join(parts)
+    return " ".join([command_type.name, ", ".join(parts)])
 
 
-def state_rejection(account: Account, command: Command) -> Refused | None:
+REFUSAL_RULES: Final[dict[Code, str]] = {
+    Code.LOSS_ACTIVE: "a balance cannot be recorded while a loss is active",
+    Code.STALE_BALANCE: "its date was earlier than the latest recorded balance's",
+    Code.LIMIT_EXCEEDED: (
+        f"it would have taken a running total past the limit of {minor_text(AMOUNT_MINOR_MAX)}"
+    ),
+    Code.NO_ACTIVE_LOSS: "there was no active loss to settle",
+    Code.PAYMENT_EXCEEDS_PAYABLE: "the payment was more than the payable of the active loss",
+    Code.UNKNOWN_PAYOUT: "the account had no payout of that id",
+}
+"""spec.md#idempotency: each state rule in words, for the answer to a retried refusal."""
+
+
+def recorded_refusal_message(entry: Refused) -> str:
+    """spec.md#idempotency: the answer to a retried refusal, from what is stored: its command and code.
+
+    The first answer's message, with the figures of that moment, is not stored (a refusal is its
+    code), so a retry is told which rule refused it and that the same command will be refused again.
+    """
+    return (
+        f"id {shown(entry.command.id)} was refused when first sent: {REFUSAL_RULES[entry.code]}; the "
+        f"same command gets the same answer, so send a new command under a new id"
+    )
+
+
+def state_rejection(account: Account, command: Command, lookup: Lookup) -> Refused | None:
     """spec.md#precedence: the command's state rules, in spec order; refusals are recorded."""
     if isinstance(command, Fund):
         return fund_rejection(account, command)
@@ -472,11 +506,11 @@ def state_rejection(account: Account, command: Command) -> Refused | None:
     if isinstance(command, Settle):
         return settle_rejection(account, command)
     if isinstance(command, ConfirmPayout):
-        return confirm_payout_rejection(account, command)
+        return confirm_payout_rejection(account, command, lookup)
     return None
 
 
-def applied(account: Account, command: Command) -> Applied:
+def applied(account: Account, command: Command, lookup: Lookup) -> Applied:
     """The events of a command that passed every rule."""
     if isinstance(command, Fund):
         return fund_applied(account, command)
@@ -487,11 +521,23 @@ def applied(account: Account, command: Command) -> Applied:
     if isinstance(command, SetShares):
         return set_shares_applied(account, command)
     if isinstance(command, ConfirmPayout):
-        return confirm_payout_applied(account, command)
+        return confirm_payout_applied(account, command, lookup)
     raise AssertionError(f"open_account is decided without an account, not {command!r}")
 
 
+def payout_looked_up(command: Command) -> str | None:
+    """spec.md#storage: the payout id a store must look up for this command, if any."""
+    return command.payout if isinstance(command, ConfirmPayout) else None
+
+
 @icontract.require(lambda account, command: account is None or account.id == command.account)
+@icontract.require(
+    lambda command, lookup: contracts.lookup_is_of(command, lookup), "the lookup is this command's"
+)
+@icontract.require(
+    lambda account, lookup: account is not None or lookup == NOTHING_RECORDED,
+    "a new account has no history",
+)
 @icontract.require(
     lambda account: account is None or contracts.account_is_consistent(account),
     "a reachable account",
@@ -501,13 +547,13 @@ def applied(account: Account, command: Command) -> Applied:
     lambda command, result: not isinstance(result, (Applied, Refused)) or result.command is command,
     "the entry records this command",
 )
-def decide(account: Account | None, command: Command) -> Decision:
-    """Decide a command against its account (None if it does not exist), first rule first."""
+def decide(account: Account | None, command: Command, lookup: Lookup) -> Decision:
+    """Decide a command against its account (None if it does not exist) and what its keys recall."""
     rejection = command_rejection(command)
     if rejection is not None:
         return rejection
     if account is not None:
-        repeated = repetition(account, command)
+        repeated = repetition(account, command, lookup)
         if repeated is not None:
             return repeated
     if account is None and not isinstance(command, OpenAccount):
@@ -520,11 +566,11 @@ def decide(account: Account | None, command: Command) -> Decision:
     if account is None:
         assert isinstance(command, OpenAccount)
         return open_account_applied(command)
-    refusal = state_rejection(account, command)
+    refusal = state_rejection(account, command, lookup)
     if refusal is not None:
         return refusal
     # From here the command cannot fail: every rule has passed.
-    return applied(account, command)
+    return applied(account, command, lookup)
 
 
 # --- fold: the only way a new account comes to be ------------------------------------------------
@@ -548,8 +594,10 @@ def _opened(entry: Applied) -> Account:
         company_share_minor=0,
         loss=None,
         balance_date_latest=None,
-        payouts=immutables.Map(),
-        outcomes=immutables.Map({command.id: entry}),
+        entry_count=1,
+        payout_count=0,
+        payout_confirmed_count=0,
+        payout_confirmed_minor=0,
     )
 
 
@@ -568,12 +616,11 @@ def _with_event(account: Account, event: Event) -> Account:
             latest = event.date
         return attrs.evolve(account, balance_minor=event.balance_minor, balance_date_latest=latest)
     if isinstance(event, ProfitWithdrawn):
-        payout = Payout(id=event.payout_id, amount_minor=event.amount_minor, status=PayoutStatus.PENDING)
         return attrs.evolve(
             account,
             balance_minor=account.balance_minor - event.amount_minor,
             profit_withdrawn_minor=account.profit_withdrawn_minor + event.amount_minor,
-            payouts=account.payouts.set(event.payout_id, payout),
+            payout_count=account.payout_count + 1,
         )
     if isinstance(event, LossOpened):
         opened = Loss(
@@ -614,28 +661,36 @@ def _with_event(account: Account, event: Event) -> Account:
     if isinstance(event, SharesSet):
         return attrs.evolve(account, my_share_bp=event.my_share_bp, company_share_bp=event.company_share_bp)
     if isinstance(event, PayoutConfirmed):
-        payout = account.payouts[event.payout_id]
         return attrs.evolve(
             account,
-            payouts=account.payouts.set(event.payout_id, attrs.evolve(payout, status=PayoutStatus.CONFIRMED)),
+            payout_confirmed_count=account.payout_confirmed_count + 1,
+            payout_confirmed_minor=account.payout_confirmed_minor + event.amount_minor,
         )
     raise AssertionError(f"an account has no rule for {event!r}")
 
 
-@icontract.require(lambda account, entry: account is None or account.id == entry.command.account)
-@icontract.require(lambda account, entry: account is not None or isinstance(entry.command, OpenAccount))
-# Under ICONTRACT_SLOW (the CrossHair run): fold takes only a reachable account and the entry decide
-# gives for it. At run time both hold by induction: the last fold's postconditions checked the account.
+# icontract checks preconditions from the bottom one up: the cheap shape checks come first, so that
+# under ICONTRACT_SLOW (the CrossHair run) the exact ones above them see only well-formed calls.
+# There fold takes only a reachable account and the entry decide gives for it; at run time both hold
+# by induction, since the last fold's postconditions checked the account.
+@icontract.require(
+    lambda account, entry, lookup: decide(account, entry.command, lookup) == entry,
+    "the entry is the decision of its command",
+    enabled=icontract.SLOW,
+)
 @icontract.require(
     lambda account: account is None or contracts.account_is_consistent(account),
     "a reachable account",
     enabled=icontract.SLOW,
 )
 @icontract.require(
-    lambda account, entry: decide(account, entry.command) == entry,
-    "the entry is the decision of its command",
-    enabled=icontract.SLOW,
+    lambda account, lookup: account is not None or lookup == NOTHING_RECORDED, "a new account has no history"
 )
+@icontract.require(
+    lambda entry, lookup: contracts.lookup_is_of(entry.command, lookup), "the lookup is this entry's"
+)
+@icontract.require(lambda account, entry: account is not None or isinstance(entry.command, OpenAccount))
+@icontract.require(lambda account, entry: account is None or account.id == entry.command.account)
 @icontract.ensure(lambda result: contracts.capital_is_conserved(result), "I1")
 @icontract.ensure(
     lambda account, entry, result: contracts.totals_follow_events(account, entry, result), "I1, step"
@@ -646,11 +701,18 @@ def _with_event(account: Account, event: Event) -> Account:
 @icontract.ensure(lambda result: contracts.balance_agrees_with_loss(result), "I5")
 @icontract.ensure(lambda result: contracts.shares_add_up_to_payments(result), "I6")
 @icontract.ensure(lambda entry: contracts.settlements_split_their_payment(entry), "I6, step")
+@icontract.ensure(lambda result: contracts.payouts_are_within_profit_withdrawn(result), "I7")
 @icontract.ensure(
-    lambda account, entry, result: contracts.payouts_follow_withdrawals(account, entry, result), "I7, step"
+    lambda account, entry, lookup, result: contracts.payouts_follow_withdrawals(
+        account, entry, lookup, result
+    ),
+    "I7, step",
 )
 @icontract.ensure(
-    lambda account, entry, result: contracts.command_id_is_recorded_once(account, entry, result), "I8, step"
+    lambda account, entry, lookup, result: contracts.command_id_is_recorded_once(
+        account, entry, lookup, result
+    ),
+    "I8, step",
 )
 @icontract.ensure(
     lambda account, entry, result: contracts.refusal_changes_nothing_else(account, entry, result),
@@ -659,28 +721,59 @@ def _with_event(account: Account, event: Event) -> Account:
 @icontract.ensure(lambda result: contracts.loss_is_accounted(result), "I9")
 @icontract.ensure(lambda result: contracts.amounts_are_not_negative(result), "I10")
 @icontract.ensure(lambda result: contracts.shares_are_percentages(result), "shares are percentages")
-def fold(account: Account | None, entry: Entry) -> Account:
-    """The account after one ledger entry: its events, then the record of its command id."""
+def fold(account: Account | None, entry: Entry, lookup: Lookup) -> Account:
+    """The account after one ledger entry, given what its keys recalled before it: its events, counted."""
     if account is None:
         assert isinstance(entry, Applied)
         return _opened(entry)
     if isinstance(entry, Applied):
         for event in entry.events:
             account = _with_event(account, event)
-    return attrs.evolve(account, outcomes=account.outcomes.set(entry.command.id, entry))
+    return attrs.evolve(account, entry_count=account.entry_count + 1)
+
+
+def payouts_written(entry: Entry) -> tuple[Payout, ...]:
+    """spec.md#e3: the payouts an entry writes to the outbox: each withdrawal new and pending, each
+    confirmation confirmed; a store writes these beside the entry, in the same transaction."""
+    written: list[Payout] = []
+    for event in entry.events if isinstance(entry, Applied) else ():
+        if isinstance(event, ProfitWithdrawn):
+            written.append(
+                Payout(id=event.payout_id, amount_minor=event.amount_minor, status=PayoutStatus.PENDING)
+            )
+        elif isinstance(event, PayoutConfirmed):
+            written.append(
+                Payout(id=event.payout_id, amount_minor=event.amount_minor, status=PayoutStatus.CONFIRMED)
+            )
+    return tuple(written)
+
+
+def replay_with_payouts(entries: Iterable[Entry]) -> tuple[Account | None, dict[str, Payout]]:
+    """spec.md#replay: the account and the payouts a ledger folds into from empty.
+
+    The payouts written so far are the only history a later entry's lookup needs; ids are looked up
+    as free, so a ledger that repeats one breaks fold's I8 contract.
+    """
+    account: Account | None = None
+    payouts: dict[str, Payout] = {}
+    for entry in entries:
+        named = payout_looked_up(entry.command)
+        lookup = NOTHING_RECORDED if named is None else Lookup(payout=payouts.get(named))
+        account = fold(account, entry, lookup)
+        for payout in payouts_written(entry):
+            payouts[payout.id] = payout
+    return account, payouts
 
 
 def replay(entries: Iterable[Entry]) -> Account | None:
     """spec.md#replay: the account a ledger folds into from empty (None for an empty ledger)."""
-    account: Account | None = None
-    for entry in entries:
-        account = fold(account, entry)
+    account, _ = replay_with_payouts(entries)
     return account
 
 
-def execute(account: Account | None, command: Command) -> tuple[Decision, Account | None]:
+def execute(account: Account | None, command: Command, lookup: Lookup) -> tuple[Decision, Account | None]:
     """Decide a command and fold it if it is recorded: the decision and the account after it."""
-    decision = decide(account, command)
+    decision = decide(account, command, lookup)
     if isinstance(decision, (Applied, Refused)):
-        return decision, fold(account, decision)
+        return decision, fold(account, decision, lookup)
     return decision, account

@@ -6,12 +6,14 @@ ten invariants in their full form over every ledger, that each ledger replays to
 no active loss is stuck, and that the views agree with the reference.
 
 `CrashRetryMachine` models the world around the kernel: a client that times out and retries, a
-process that dies after deciding or after persisting, restarts, and a payout dispatcher that dies
+process that dies before or after its transaction commits, restarts, and a payout dispatcher that dies
 after a transfer, against a gateway that deduplicates by payout id. Its invariants: every
 acknowledged command survives, no command takes effect twice, no payout is transferred twice, and
 Σ transferred ≤ Σ profit withdrawn, with equality once the dispatcher has drained.
 
-Both machines build their store with `make_store`, so a persistence adapter runs them by subclassing.
+Both machines build their store with `make_store` (and the crash machine rebuilds it after a crash
+with `reopen_store`), so a persistence adapter runs them by subclassing. Crashes come from wrapping
+the store and the gateway (`faults`): production code has no crash parameter.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import collections
 import datetime
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -36,12 +38,14 @@ from hypothesis.stateful import (
 )
 
 from ppk.adapters import jsonl
+from ppk.adapters.cli import account_views
 from ppk.adapters.dispatcher import Dispatcher, Gateway
-from ppk.adapters.store import Crash, CrashPoint, MemoryStore, Store
+from ppk.adapters.store import MemoryStore, Store
 from ppk.kernel import contracts
 from ppk.kernel.state import (
     AMOUNT_MINOR_MAX,
     BP_PER_WHOLE,
+    NOTHING_RECORDED,
     REFUSAL_CODES,
     Account,
     Applied,
@@ -52,6 +56,7 @@ from ppk.kernel.state import (
     Fund,
     LossOpened,
     OpenAccount,
+    Payout,
     PayoutStatus,
     RecordBalance,
     Refused,
@@ -60,8 +65,9 @@ from ppk.kernel.state import (
     SetShares,
     Settle,
 )
-from ppk.kernel.transitions import decide, fold, loss_payable_minor, replay
+from ppk.kernel.transitions import decide, fold, loss_payable_minor, replay_with_payouts
 from ppk.stateful_tests import tampering
+from ppk.stateful_tests.faults import Crash, CrashPoint, FaultyGateway, FaultyStore
 from ppk.stateful_tests.reference import ReferenceBook
 
 # --- Profiles ------------------------------------------------------------------------------------
@@ -219,12 +225,23 @@ def check(condition: bool, message: str) -> None:
 
 
 def check_ledgers(store: Store) -> None:
-    """spec.md#invariants: the ten full forms over every ledger, and replay gives the stored account."""
+    """spec.md#invariants: the ten full forms over each ledger; it replays to the stored account, payouts."""
     for account_id in store.account_ids():
-        ledger, account = store.ledger(account_id), store.account(account_id)
-        broken = contracts.broken_invariants_over(ledger, account)
+        ledger, account = tuple(store.ledger(account_id)), store.account(account_id)
+        payouts = store.payouts(account_id)
+        broken = contracts.broken_invariants_over(ledger, account, payouts)
         check(broken == [], f"account {account_id!r} breaks {broken} over its ledger")
-        check(replay(ledger) == account, f"account {account_id!r} is not what its ledger replays to")
+        replayed, replayed_payouts = replay_with_payouts(ledger)
+        check(replayed == account, f"account {account_id!r} is not what its ledger replays to")
+        check(
+            sorted(replayed_payouts.values(), key=lambda payout: payout.id) == payouts,
+            f"the payouts of {account_id!r} are not what its ledger replays to",
+        )
+        for entry in ledger:
+            check(
+                store.entry(account_id, entry.command.id) == entry,
+                f"account {account_id!r} looks up another entry under {entry.command.id!r}",
+            )
         check_losses_are_shortfalls(ledger)
 
 
@@ -249,7 +266,7 @@ def check_losses_can_be_settled(store: Store) -> None:
             check(payable > 0, f"account {account_id!r} has a stuck loss: {loss}")
 
 
-def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account) -> int:
+def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account, payouts: Sequence[Payout]) -> int:
     """spec.md#e6: each forgery of these books is caught by the invariant it breaks; how many there were.
 
     A full form that holds over an honest ledger could hold over any; each forgery in `tampering`
@@ -257,13 +274,14 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account) -> int
     """
     count = 0
     check(contracts.account_is_consistent(account), f"account {account.id!r} is not consistent")
-    for forged in tampering.account_forgeries(account):
+    for forged in tampering.account_forgeries(account, payouts):
         count += 1
+        stored = payouts if forged.payouts is None else forged.payouts
         if forged.account is not None:
             check_fold_names_what_breaks(forged.account, forged.name)
         for name in sorted(forged.breaks):
             check(
-                not contracts.FULL_INVARIANTS[name](ledger, forged.account),
+                not contracts.FULL_INVARIANTS[name](ledger, forged.account, stored),
                 f"{name} misses a forged account ({forged.name}) of {account.id!r}",
             )
         if forged.inductive is not None:
@@ -276,18 +294,21 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account) -> int
                 not contracts.account_is_consistent(forged.account),
                 f"account_is_consistent misses a forged account ({forged.name}) of {account.id!r}",
             )
-    for forged_ledger in tampering.ledger_forgeries(ledger, account):
+    for forged_ledger in tampering.ledger_forgeries(ledger, account, payouts):
         count += 1
+        stored = payouts if forged_ledger.payouts is None else forged_ledger.payouts
         for name in sorted(forged_ledger.breaks):
             check(
-                not contracts.FULL_INVARIANTS[name](forged_ledger.entries, forged_ledger.account or account),
+                not contracts.FULL_INVARIANTS[name](
+                    forged_ledger.entries, forged_ledger.account or account, stored
+                ),
                 f"{name} misses a forged ledger ({forged_ledger.name}) of {account.id!r}",
             )
     for other in ("", "\U0010ffff"):  # account ids that sort before and after any other
         count += 1
         stray = attrs.evolve(ledger[-1].command, account=other)
         try:
-            decide(account, stray)
+            decide(account, stray, NOTHING_RECORDED)
         except icontract.ViolationError:
             pass
         else:
@@ -297,12 +318,12 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account) -> int
         if step.inductive is not None:
             assert step.after is not None
             check(
-                not step.inductive(step.before, step.entry, step.after),
+                not step.inductive(step.before, step.entry, step.lookup, step.after),
                 f"the one-step form misses a forged step ({step.name}) of {account.id!r}",
             )
         if step.foldable:
             try:
-                fold(step.before, step.entry)
+                fold(step.before, step.entry, step.lookup)
             except (icontract.ViolationError, AssertionError):  # a contract, or fold's own assertion
                 pass
             else:
@@ -314,6 +335,7 @@ FOLD_ACCOUNT_CONTRACTS: Final = (
     ("shares are percentages", contracts.shares_are_percentages),
     ("I10", contracts.amounts_are_not_negative),
     ("I9", contracts.loss_is_accounted),
+    ("I7", contracts.payouts_are_within_profit_withdrawn),
     ("I6", contracts.shares_add_up_to_payments),
     ("I5", contracts.balance_agrees_with_loss),
     ("I4", contracts.loss_implies_capital_above_balance),
@@ -337,7 +359,7 @@ def check_fold_names_what_breaks(account: Account, forgery: str) -> None:
         message="forged",
     )
     try:
-        fold(account, refusal)
+        fold(account, refusal, NOTHING_RECORDED)
     except icontract.ViolationError as error:
         # The message is "File …, line … in …:", then "<description>: <condition>:", then values.
         named = str(error).splitlines()[1]
@@ -635,19 +657,21 @@ class SettlementMachine(RuleBasedStateMachine):
     def confirm_payout(self, account: str) -> Sent:
         """A payout id the account does not have, or another account's: `unknown_payout`."""
         state = self.account_now(account)
-        payout = next(iter(sorted(state.payouts.keys())), "other:c1") if state else f"{account}:c1"
-        payout = payout.replace(account + ":", "other:") if state and state.payouts else payout
+        own = [payout.id for payout in self.store.payouts(account)]
+        payout = next(iter(own), "other:c1") if state else f"{account}:c1"
+        payout = payout.replace(account + ":", "other:") if own else payout
         sent = Sent(type="confirm_payout", id=self.fresh_id(), account=account, fields=(("payout", payout),))
         return self.send(sent, "string")
 
-    @precondition(lambda self: self.accounts_where(lambda account: bool(account.payouts)))
+    @precondition(lambda self: self.accounts_where(lambda account: account.payout_count > 0))
     @rule(target=commands, data=st.data())
     def confirm_known_payout(self, data: st.DataObject) -> Sent:
         """A payout of the account, pending or already confirmed."""
-        with_payouts = self.accounts_where(lambda account: bool(account.payouts))
+        with_payouts = self.accounts_where(lambda account: account.payout_count > 0)
         account = data.draw(st.sampled_from(with_payouts), label="account")
-        state = self.account_now(account) or _nothing()
-        payout = data.draw(st.sampled_from(sorted(state.payouts.keys())), label="payout")
+        payout = data.draw(
+            st.sampled_from([payout.id for payout in self.store.payouts(account)]), label="payout"
+        )
         sent = Sent(type="confirm_payout", id=self.fresh_id(), account=account, fields=(("payout", payout),))
         return self.send(sent, "string")
 
@@ -677,8 +701,9 @@ class SettlementMachine(RuleBasedStateMachine):
         An id whose first attempt was rejected (not recorded) is free: the retry is a first attempt.
         """
         before = self.account_now(sent.account)
+        recorded = self.store.entry(sent.account, sent.id)
         self.send(sent, style)
-        if before is not None and sent.id in before.outcomes:
+        if recorded is not None:
             check(self.account_now(sent.account) == before, f"I8: retrying {sent} changed the account")
 
     @rule(sent=commands, style=st.sampled_from(STYLES))
@@ -687,7 +712,7 @@ class SettlementMachine(RuleBasedStateMachine):
         before = self.account_now(sent.account)
         line = render(sent.changed(), style)
         result = self.send_line(line)
-        entry = before.outcomes.get(sent.id) if before is not None else None
+        entry = self.store.entry(sent.account, sent.id)
         if entry is not None and entry.command != jsonl.decode_line(line):
             check(
                 result.get("error", {}).get("code") == "idempotency_conflict",
@@ -725,7 +750,8 @@ class SettlementMachine(RuleBasedStateMachine):
         """An auditor's view: every forgery of this account's books is caught by what it breaks."""
         state = self.store.account(account)
         if state is not None:
-            EXPLORED.forgeries += check_forgeries_are_caught(self.store.ledger(account), state)
+            ledger = tuple(self.store.ledger(account))
+            EXPLORED.forgeries += check_forgeries_are_caught(ledger, state, self.store.payouts(account))
 
     # Invariants -------------------------------------------------------------------------------
 
@@ -745,15 +771,9 @@ class SettlementMachine(RuleBasedStateMachine):
     def views_agree_with_the_reference(self) -> None:
         if self.reference is None:
             return
-        views = [jsonl.account_view(account) for account in self._accounts()]
+        views = list(account_views(self.store))
         expected = self.reference.views()
         check(views == expected, f"the views differ:\nkernel    {views}\nreference {expected}")
-
-    def _accounts(self) -> Iterator[Account]:
-        for account_id in self.store.account_ids():
-            account = self.store.account(account_id)
-            assert account is not None
-            yield account
 
 
 def _comparable(result: dict[str, Any]) -> tuple[object, ...]:
@@ -791,20 +811,21 @@ class Acknowledged:
 
 
 class CrashRetryMachine(RuleBasedStateMachine):
-    """Crashes after deciding, after persisting and after a transfer; restarts; retries; dispatching."""
+    """Crashes before and after a commit and after a transfer; restarts; retries; dispatching."""
 
     accounts = Bundle("accounts")
 
-    make_dispatcher: ClassVar[Callable[[Store, Gateway], Dispatcher]] = Dispatcher
-    """The dispatcher under test (the teeth tests swap in the seed's)."""
+    wrap_gateway: ClassVar[Callable[[Gateway], Gateway]] = staticmethod(lambda gateway: gateway)
+    """What stands between the dispatcher and the bank (the teeth tests put the seed's fresh keys there)."""
 
     last_lines: ClassVar[list[bytes] | None] = None
     """The commands of the latest run as JSON Lines, or None if it needed a crash or a restart."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.store = self.make_store()
+        self.store = FaultyStore(self.make_store())
         self.gateway = DedupGateway()
+        self.faulty_gateway = FaultyGateway(type(self).wrap_gateway(self.gateway))
         self.down = False
         self.unanswered: list[Command] = []
         self.acknowledged: dict[tuple[str, str], Acknowledged] = {}
@@ -817,6 +838,11 @@ class CrashRetryMachine(RuleBasedStateMachine):
     def make_store(self) -> Store:
         """The store under test; a persistence adapter overrides this."""
         return MemoryStore()
+
+    def reopen_store(self, store: Store) -> Store:
+        """The store a new process opens on what `store` persisted; a persistence adapter overrides this."""
+        assert isinstance(store, MemoryStore)
+        return store.reopened()
 
     def fresh_id(self) -> str:
         self.next_id += 1
@@ -833,8 +859,9 @@ class CrashRetryMachine(RuleBasedStateMachine):
         if crash is not None or lost:
             self.worldly = True
         self._note_lines()
+        self.store.arm(crash)
         try:
-            decision = self.store.execute(command, crash=crash)
+            decision = self.store.execute(command)
         except Crash as crashed:
             EXPLORED.crash_points[str(crashed.point)] += 1
             self.down = True
@@ -865,7 +892,7 @@ class CrashRetryMachine(RuleBasedStateMachine):
 
     # Rules ------------------------------------------------------------------------------------
 
-    CRASH = st.sampled_from([None, None, None, None, None, CrashPoint.AFTER_DECIDE, CrashPoint.AFTER_PERSIST])
+    CRASH = st.sampled_from([None, None, None, None, None, CrashPoint.BEFORE_COMMIT, CrashPoint.AFTER_COMMIT])
     LOST = st.sampled_from([False, False, False, True])
 
     @initialize(target=accounts)
@@ -932,25 +959,33 @@ class CrashRetryMachine(RuleBasedStateMachine):
         self.worldly = True
         self._note_lines()
         EXPLORED.crash_points["restart"] += 1
-        self.store.restart()
+        self.store = FaultyStore(self.reopen_store(self.store.inner))
         self.down = False
 
     @precondition(lambda self: not self.down)
     @rule(
         crash=st.sampled_from(
-            [None, CrashPoint.AFTER_TRANSFER, CrashPoint.AFTER_DECIDE, CrashPoint.AFTER_PERSIST]
+            [None, CrashPoint.AFTER_TRANSFER, CrashPoint.BEFORE_COMMIT, CrashPoint.AFTER_COMMIT]
         )
     )
     def dispatch(self, crash: CrashPoint | None) -> None:
         """The dispatcher sends pending payouts and confirms them; it may die on the way."""
         self.worldly = True
         self._note_lines()
-        dispatcher = type(self).make_dispatcher(self.store, self.gateway)
+        # The first payout's transfer, or its confirmation's commit, dies at the crash point.
+        if crash is CrashPoint.AFTER_TRANSFER:
+            self.faulty_gateway.arm(crash)
+        else:
+            self.store.arm(crash)
         try:
-            dispatcher.dispatch(crash=crash)
+            Dispatcher(self.store, self.faulty_gateway).dispatch()
         except Crash as crashed:
             EXPLORED.crash_points[f"dispatch_{crashed.point}"] += 1
             self.down = True
+        finally:
+            # With nothing pending, no call met the crash point: it must not wait for the next command.
+            self.faulty_gateway.arm(None)
+            self.store.arm(None)
 
     # Invariants -------------------------------------------------------------------------------
 
@@ -987,7 +1022,7 @@ class CrashRetryMachine(RuleBasedStateMachine):
         payouts = {
             payout.id: payout.amount_minor
             for account_id in self.store.account_ids()
-            for payout in (self.store.account(account_id) or _nothing()).payouts.values()
+            for payout in self.store.payouts(account_id)
         }
         for key, amount_minor in self.gateway.moved.items():
             check(key in payouts, f"transfer {key!r} pays no payout")
@@ -1010,7 +1045,7 @@ class CrashRetryMachine(RuleBasedStateMachine):
     @invariant()
     def a_confirmed_payout_was_transferred(self) -> None:
         for account_id in self.store.account_ids():
-            for payout in (self.store.account(account_id) or _nothing()).payouts.values():
+            for payout in self.store.payouts(account_id):
                 if payout.status is PayoutStatus.CONFIRMED:
                     check(
                         payout.id in self.gateway.moved, f"payout {payout.id!r} confirmed, never transferred"

@@ -34,9 +34,10 @@ Readings (where domain.md leaves a choice, the most literal reading is taken):
   and the write-off counts in `capital_closed` but not in any payment or share total.
 - R8. Payouts belong to their account: `confirm_payout` on account `a` of a payout withdrawn on
   account `B` is `unknown_payout`, whatever the payout id says.
-- R9. A surrogate pair written as two JSON escapes is one character of the id; a lone surrogate
-  (escaped; raw ones are not UTF-8) makes the id malformed. Strings other than `id` and `account`
-  have no character rule: a `payout` or `type` with odd characters is judged as any other string.
+- R9. A surrogate pair written as two JSON escapes is one character of the id (or payout); a lone
+  surrogate (escaped; raw ones are not UTF-8) makes the id (or payout) malformed. `payout` follows
+  the id's character rule with its own length, 1 to 193 (domain.md, "Fields"); other strings have
+  no character rule: a `type` with odd characters is judged as any other string.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ BP_PER_WHOLE = 10_000
 LINE_BYTES_MAX = 1024 * 1024
 ID_CHARS_MAX = 128
 ACCOUNT_CHARS_MAX = 64
+PAYOUT_CHARS_MAX = 193
 NESTING_DEPTH_MAX = 64
 BOM = b"\xef\xbb\xbf"
 
@@ -222,17 +224,24 @@ def parse_line(line: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
             raise MalformedError(echo, f"{name} must be a string")
         if name == "date":
             check_date(echo, field_value)
+        if name == "payout":
+            check_text(echo, "payout", field_value, PAYOUT_CHARS_MAX)
     return echo, dict(value)
 
 
 def check_id(echo: dict[str, Any], value: Any) -> None:
+    check_text(echo, "id", value, ID_CHARS_MAX)
+
+
+def check_text(echo: dict[str, Any], name: str, value: Any, chars_max: int) -> None:
+    """An id-like string: 1 to `chars_max` characters, none a control character or a lone surrogate."""
     if not isinstance(value, str):
-        raise MalformedError(echo, "id must be a string")
-    if not 1 <= len(value) <= ID_CHARS_MAX:
-        raise MalformedError(echo, f"id must have 1 to {ID_CHARS_MAX} characters")
+        raise MalformedError(echo, f"{name} must be a string")
+    if not 1 <= len(value) <= chars_max:
+        raise MalformedError(echo, f"{name} must have 1 to {chars_max} characters")
     for char in value:
         if is_control(char) or is_lone_surrogate(char):
-            raise MalformedError(echo, f"id holds the character U+{ord(char):04X}")
+            raise MalformedError(echo, f"{name} holds the character U+{ord(char):04X}")
 
 
 def check_account(echo: dict[str, Any], value: Any) -> None:

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 
 import attrs
 
-from ppk.adapters.dispatcher import Dispatcher
-from ppk.adapters.store import PendingPayout
+from ppk.adapters.dispatcher import Gateway
 from ppk.kernel.state import (
     BP_PER_WHOLE,
     Account,
     Applied,
     Command,
+    Lookup,
     LossWrittenOff,
     RecordBalance,
     Rejected,
@@ -38,6 +38,7 @@ INDUCTIVE_CONTRACTS = (
     "balance_agrees_with_loss",
     "shares_add_up_to_payments",
     "settlements_split_their_payment",
+    "payouts_are_within_profit_withdrawn",
     "payouts_follow_withdrawals",
     "command_id_is_recorded_once",
     "refusal_changes_nothing_else",
@@ -93,16 +94,21 @@ def record_balance_applied_without_write_off(account: Account, command: RecordBa
     return attrs.evolve(decided, events=events)
 
 
-def repetition_by_fresh_uuid(account: Account, command: Command) -> Repeated | Rejected | None:
+def repetition_by_fresh_uuid(
+    account: Account, command: Command, lookup: Lookup
+) -> Repeated | Rejected | None:
     """spec.md#e2, the seed: the key is a fresh uuid4 per call, so no retry is ever recognised."""
     return None
 
 
-class DispatcherWithFreshKeys(Dispatcher):
+class GatewayWithFreshKeys:
     """spec.md#e3, the seed: a flag and a fresh withdrawal id per attempt, so a retry pays again."""
 
     _attempts: Iterator[int] = itertools.count()
 
-    def transfer_key(self, pending: PendingPayout) -> str:
+    def __init__(self, inner: Gateway) -> None:
+        self._inner = inner
+
+    def transfer(self, payout_id: str, amount_minor: int) -> None:
         # uuid4() in the seed: a key the gateway has never seen, on every attempt.
-        return f"{pending.payout.id}#{next(self._attempts)}"
+        self._inner.transfer(f"{payout_id}#{next(self._attempts)}", amount_minor)

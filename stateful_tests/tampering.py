@@ -7,12 +7,13 @@ amount one minor unit off, one entry repeated, one event added), so that a check
 than its rule by a single case lets one of them through.
 
 Three kinds, by what they give to which form of the invariants:
-- `account_forgeries`: the stored account changed; the full forms named must fail over the honest
-  ledger, and so must the one-account inductive form named.
+- `account_forgeries`: the stored account or its stored payouts changed; the full forms named must
+  fail over the honest ledger, and so must the one-account inductive form named.
 - `ledger_forgeries`: entries changed, repeated, dropped or forged at the end; the full forms named
-  must fail against the stored account.
-- `step_forgeries`: one step (account before, entry, account after) changed; the one-step
-  inductive form named must fail, and folding a forged entry must break one of `fold`'s contracts.
+  must fail against the stored account and payouts.
+- `step_forgeries`: one step (account before, entry, what was looked up for it, account after)
+  changed; the one-step inductive form named must fail, and folding a forged entry must break one of
+  `fold`'s contracts.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar, cast
 
 import attrs
-import immutables
 
 from ppk.kernel import contracts
 from ppk.kernel.state import (
     AMOUNT_MINOR_MAX,
     BP_PER_WHOLE,
+    NOTHING_RECORDED,
     Account,
     Applied,
     BalanceRecorded,
@@ -35,6 +36,7 @@ from ppk.kernel.state import (
     Entry,
     Event,
     Funded,
+    Lookup,
     LossOpened,
     LossWrittenOff,
     Payout,
@@ -44,25 +46,29 @@ from ppk.kernel.state import (
     RecordBalance,
     Refused,
     Settled,
+    payout_id,
 )
-from ppk.kernel.transitions import fold
+from ppk.kernel.transitions import fold, payout_looked_up, payouts_written
 
 FORGED_ID: Final = "forged"
 """The command id of an entry forged at the end of a ledger: no honest command uses it."""
 
 AccountCheck = Callable[[Account], bool]
-StepCheck = Callable[[Account | None, Entry, Account], bool]
+StepCheck = Callable[[Account | None, Entry, Lookup, Account], bool]
+"""A one-step form, called as `check(before, entry, lookup, after)`."""
 T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
 class AccountForgery:
-    """The stored account, changed: `breaks` fail over the honest ledger, and so does `inductive`."""
+    """The stored account or payouts, changed: `breaks` fail over the honest ledger; so does `inductive`."""
 
     name: str
     account: Account | None
     breaks: frozenset[str]
     inductive: AccountCheck | None = None
+    payouts: tuple[Payout, ...] | None = None
+    """The stored payouts, changed; None: as they were."""
 
 
 @attrs.frozen(kw_only=True)
@@ -74,20 +80,24 @@ class LedgerForgery:
     breaks: frozenset[str]
     account: Account | None = None
     """The stored account made to agree with the forged ledger; None: the account as it was."""
+    payouts: tuple[Payout, ...] | None = None
+    """The stored payouts made to agree with the forged ledger; None: as they were."""
 
 
 @attrs.frozen(kw_only=True)
 class StepForgery:
-    """One step, changed: `inductive(before, entry, after)` fails (if named), and fold may refuse it."""
+    """One step, changed: `inductive(before, entry, lookup, after)` fails (if named); fold may refuse it."""
 
     name: str
     before: Account | None
     entry: Entry
+    lookup: Lookup
+    """What the store looked up for the entry's command before it."""
     after: Account | None
     """None for a forged entry whose honest result no one could compute: only fold judges it."""
     inductive: StepCheck | None
     foldable: bool = False
-    """True when the forgery is in `before` or `entry` alone: `fold(before, entry)` must then refuse."""
+    """True when the forgery is in `before`, `entry` or `lookup` alone: `fold` must then refuse it."""
 
 
 def _ids(*names: str) -> frozenset[str]:
@@ -111,6 +121,7 @@ ACCOUNT_TOTALS: Final = (
     "payments_minor",
     "my_share_minor",
     "company_share_minor",
+    "payout_confirmed_minor",
 )
 LOSS_AMOUNTS: Final = (
     "capital_minor",
@@ -128,6 +139,7 @@ TOTAL_BREAKS: Final = {
     "payments_minor": _ids("I6"),
     "my_share_minor": _ids("I6"),
     "company_share_minor": _ids("I6"),
+    "payout_confirmed_minor": _ids("I7"),
 }
 """The full form that compares each stored total with the ledger."""
 TOTAL_INDUCTIVE: Final[dict[str, AccountCheck | None]] = {
@@ -139,15 +151,31 @@ TOTAL_INDUCTIVE: Final[dict[str, AccountCheck | None]] = {
     "payments_minor": contracts.shares_add_up_to_payments,
     "my_share_minor": contracts.shares_add_up_to_payments,
     "company_share_minor": contracts.shares_add_up_to_payments,
+    "payout_confirmed_minor": None,
 }
-"""The one-account form that relates each total to the others (none for profit withdrawn)."""
+"""The one-account form that relates each total to the others (none for the payout sums: one unit
+more or less of profit keeps them within their counts)."""
+
+ACCOUNT_COUNTS: Final = {
+    "entry_count": _ids("I8"),
+    "payout_count": _ids("I7"),
+    "payout_confirmed_count": _ids("I7"),
+}
+"""Each stored count, and the full form that counts it again over the ledger."""
 
 
-def account_forgeries(account: Account) -> Iterator[AccountForgery]:
-    """Every stored figure one unit off, past its range, or out of step with the ledger."""
+def account_forgeries(account: Account, payouts: Sequence[Payout]) -> Iterator[AccountForgery]:
+    """Every stored figure, count or payout one unit off, past its range, or out of step with the ledger."""
     yield AccountForgery(
         name="no account for the ledger", account=None, breaks=_ids("I1", "I5", "I6", "I7", "I8")
     )
+    for count, breaks in ACCOUNT_COUNTS.items():
+        for shift in (1, -1):
+            yield AccountForgery(
+                name=f"{count} {shift:+d}",
+                account=_with(account, count, getattr(account, count) + shift),
+                breaks=breaks,
+            )
     for total in ACCOUNT_TOTALS:
         value = getattr(account, total)
         for shift in (1, -1):
@@ -180,8 +208,7 @@ def account_forgeries(account: Account) -> Iterator[AccountForgery]:
     yield from _share_forgeries(
         lambda my, company: attrs.evolve(account, my_share_bp=my, company_share_bp=company)
     )
-    yield from _payout_forgeries(account)
-    yield from _outcome_forgeries(account)
+    yield from _payout_forgeries(account, tuple(payouts))
     loss = account.loss
     if loss is None:
         return
@@ -255,50 +282,28 @@ def _share_forgeries(with_shares: Callable[[int, int], Account]) -> Iterator[Acc
         )
 
 
-def _payout_forgeries(account: Account) -> Iterator[AccountForgery]:
+def _payout_forgeries(account: Account, payouts: tuple[Payout, ...]) -> Iterator[AccountForgery]:
+    """The stored payouts: one more, one dropped, twice, one unit off, or confirmed when it is not."""
     forged = Payout(id=FORGED_ID, amount_minor=1, status=PayoutStatus.PENDING)
     yield AccountForgery(
-        name="a payout no withdrawal made",
-        account=attrs.evolve(account, payouts=account.payouts.set(FORGED_ID, forged)),
-        breaks=_ids("I7"),
+        name="a payout no withdrawal made", account=account, breaks=_ids("I7"), payouts=(*payouts, forged)
     )
-    for payout in account.payouts.values():
+    for index, payout in enumerate(payouts[:1]):  # one payout is enough: the checks do not depend on which
         flipped = PayoutStatus.PENDING if payout.status is PayoutStatus.CONFIRMED else PayoutStatus.CONFIRMED
-        changes: tuple[tuple[str, immutables.Map[str, Payout]], ...] = (
-            ("dropped", account.payouts.delete(payout.id)),
-            (
-                "amount + 1",
-                account.payouts.set(payout.id, attrs.evolve(payout, amount_minor=payout.amount_minor + 1)),
-            ),
-            (
-                "amount - 1",
-                account.payouts.set(payout.id, attrs.evolve(payout, amount_minor=payout.amount_minor - 1)),
-            ),
-            (f"marked {flipped}", account.payouts.set(payout.id, attrs.evolve(payout, status=flipped))),
+        changes = (
+            ("dropped", ()),
+            ("stored twice", (payout, payout)),
+            ("amount + 1", (attrs.evolve(payout, amount_minor=payout.amount_minor + 1),)),
+            ("amount - 1", (attrs.evolve(payout, amount_minor=payout.amount_minor - 1),)),
+            (f"marked {flipped}", (attrs.evolve(payout, status=flipped),)),
         )
-        for change, payouts in changes:
+        for change, replacement in changes:
             yield AccountForgery(
                 name=f"payout {payout.id} {change}",
-                account=attrs.evolve(account, payouts=payouts),
+                account=account,
                 breaks=_ids("I7"),
+                payouts=(*payouts[:index], *replacement, *payouts[index + 1 :]),
             )
-        return  # one payout is enough: the checks do not depend on which
-
-
-def _outcome_forgeries(account: Account) -> Iterator[AccountForgery]:
-    command_id, entry = next(iter(account.outcomes.items()))
-    other = attrs.evolve(entry, command=attrs.evolve(entry.command, id=FORGED_ID))
-    changes = (
-        ("dropped", account.outcomes.delete(command_id)),
-        ("recorded for an id not in the ledger", account.outcomes.set(FORGED_ID, other)),
-        ("replaced", account.outcomes.set(command_id, other)),
-    )
-    for change, outcomes in changes:
-        yield AccountForgery(
-            name=f"outcome of {command_id} {change}",
-            account=attrs.evolve(account, outcomes=outcomes),
-            breaks=_ids("I8"),
-        )
 
 
 # --- The ledger ----------------------------------------------------------------------------------
@@ -334,7 +339,9 @@ def _edited(entries: Sequence[Entry], index: int, position: int, event: Event) -
     return _replaced(entries, index, tuple(events))
 
 
-def ledger_forgeries(entries: Sequence[Entry], account: Account) -> Iterator[LedgerForgery]:
+def ledger_forgeries(
+    entries: Sequence[Entry], account: Account, payouts: Sequence[Payout]
+) -> Iterator[LedgerForgery]:
     """Entries repeated, dropped, edited one unit off, or forged at the end of the ledger."""
     entries = tuple(entries)
     last = len(entries) - 1
@@ -397,7 +404,7 @@ def ledger_forgeries(entries: Sequence[Entry], account: Account) -> Iterator[Led
         )
         yield forge("a profit left in the balance", _ids("I5"), recorded(capital + 1))
         yield forge("a settlement of a loss never opened", _ids("I3", "I9"), _settled(FORGED_ID, 0, 0, 0))
-    yield from _payout_ledger_forgeries(account, forge)
+    yield from _payout_ledger_forgeries(account, tuple(payouts), forge)
     for index, position, event in itertools.islice(_with_event(entries, Settled), 1):
         assert isinstance(event, Settled)
         for my, company, breaks in (
@@ -444,50 +451,92 @@ def _settled(loss: str, payment: int, my: int, company: int) -> Settled:
 
 
 def _payout_ledger_forgeries(
-    account: Account, forge: Callable[..., LedgerForgery]
+    account: Account, payouts: tuple[Payout, ...], forge: Callable[..., LedgerForgery]
 ) -> Iterator[LedgerForgery]:
     yield forge(
-        "a confirmation of a payout never withdrawn", _ids("I7"), PayoutConfirmed(payout_id=FORGED_ID)
+        "a confirmation of a payout never withdrawn",
+        _ids("I7"),
+        PayoutConfirmed(payout_id=FORGED_ID, amount_minor=1),
     )
-    yield forge("a withdrawal of nothing", _ids("I7"), ProfitWithdrawn(payout_id=FORGED_ID, amount_minor=0))
-    for amount in (0, -1):
-        # The stored account agrees with the forged withdrawal: only the amount's own check can object.
-        payout = Payout(id=FORGED_ID, amount_minor=amount, status=PayoutStatus.PENDING)
-        withdrawn = ProfitWithdrawn(payout_id=FORGED_ID, amount_minor=amount)
-        yield attrs.evolve(
-            forge(f"a withdrawal of {amount}, stored as such", _ids("I7"), withdrawn),
+    own_id = payout_id(account.id, FORGED_ID)
+    yield forge("a withdrawal of nothing", _ids("I7"), ProfitWithdrawn(payout_id=own_id, amount_minor=0))
+
+    def stored_as_such(name: str, withdrawn: ProfitWithdrawn) -> LedgerForgery:
+        """The stored account and payouts agree with the forged withdrawal: only its own check objects."""
+        payout = Payout(
+            id=withdrawn.payout_id, amount_minor=withdrawn.amount_minor, status=PayoutStatus.PENDING
+        )
+        return attrs.evolve(
+            forge(name, _ids("I7"), withdrawn),
             account=attrs.evolve(
                 account,
-                payouts=account.payouts.set(FORGED_ID, payout),
-                profit_withdrawn_minor=account.profit_withdrawn_minor + amount,
+                profit_withdrawn_minor=account.profit_withdrawn_minor + withdrawn.amount_minor,
+                payout_count=account.payout_count + 1,
             ),
+            payouts=(*payouts, payout),
         )
-    for payout in itertools.islice(account.payouts.values(), 1):
+
+    for amount in (0, -1):
+        yield stored_as_such(
+            f"a withdrawal of {amount}, stored as such",
+            ProfitWithdrawn(payout_id=own_id, amount_minor=amount),
+        )
+    yield stored_as_such(
+        "a withdrawal under another command's payout id, stored as such",
+        ProfitWithdrawn(payout_id=payout_id(account.id, FORGED_ID + "x"), amount_minor=1),
+    )
+    for payout in payouts[:1]:
         yield forge(
             "a second withdrawal under a payout id",
             _ids("I7"),
             ProfitWithdrawn(payout_id=payout.id, amount_minor=payout.amount_minor),
         )
-        confirmations = PayoutConfirmed(payout_id=payout.id), PayoutConfirmed(payout_id=payout.id)
+        confirmation = PayoutConfirmed(payout_id=payout.id, amount_minor=payout.amount_minor)
         yield forge(
             "a payout confirmed twice",
             _ids("I7"),
-            *confirmations[: 1 if payout.status is PayoutStatus.CONFIRMED else 2],
+            *(confirmation, confirmation)[: 1 if payout.status is PayoutStatus.CONFIRMED else 2],
         )
+        if payout.status is PayoutStatus.PENDING:
+            # Confirmed for one unit more, with the stored books made to agree: only the amount objects.
+            more = PayoutConfirmed(payout_id=payout.id, amount_minor=payout.amount_minor + 1)
+            yield attrs.evolve(
+                forge("a payout confirmed for one unit more, stored as such", _ids("I7"), more),
+                account=attrs.evolve(
+                    account,
+                    payout_confirmed_count=account.payout_confirmed_count + 1,
+                    payout_confirmed_minor=account.payout_confirmed_minor + payout.amount_minor + 1,
+                ),
+                payouts=tuple(
+                    attrs.evolve(stored, status=PayoutStatus.CONFIRMED) if stored.id == payout.id else stored
+                    for stored in payouts
+                ),
+            )
 
 
 # --- One step ------------------------------------------------------------------------------------
 
+Step = tuple[Account | None, Entry, Lookup, Account]
+"""An honest step: the account before, the entry, what was looked up for it, the account after."""
 
-def steps(entries: Sequence[Entry]) -> Iterator[tuple[Account | None, Entry, Account]]:
-    """Each honest step of a ledger: the account before, the entry, the account after."""
-    accounts: list[Account | None] = [None]
+
+def steps(entries: Sequence[Entry]) -> Iterator[Step]:
+    """Each honest step of a ledger, with the lookup a store would have made for it."""
+    account: Account | None = None
+    payouts: dict[str, Payout] = {}
     for entry in entries:
-        accounts.append(fold(accounts[-1], entry))
-    for index, entry in enumerate(entries):
-        after = accounts[index + 1]
-        assert after is not None
-        yield accounts[index], entry, after
+        named = payout_looked_up(entry.command)
+        lookup = NOTHING_RECORDED if named is None else Lookup(payout=payouts.get(named))
+        after = fold(account, entry, lookup)
+        yield account, entry, lookup, after
+        for payout in payouts_written(entry):
+            payouts[payout.id] = payout
+        account = after
+
+
+def _three(check: Callable[[Account | None, Entry, Account], bool]) -> StepCheck:
+    """A one-step form that needs no lookup, called as every one-step form is."""
+    return lambda before, entry, lookup, after: check(before, entry, after)
 
 
 TOTAL_EVENTS: Final = (
@@ -497,43 +546,48 @@ TOTAL_EVENTS: Final = (
     "my_share_minor",
     "company_share_minor",
     "profit_withdrawn_minor",
+    "payout_confirmed_minor",
 )
 
 
 def step_forgeries(entries: Sequence[Entry]) -> Iterator[StepForgery]:
     """The latest honest step of each kind, changed so that its one-step form must fail."""
-    latest: dict[str, tuple[Account | None, Entry, Account]] = {}
-    for before, entry, after in steps(entries):
+    latest: dict[str, Step] = {}
+    for step in steps(entries):
+        entry = step[1]
         kinds = {type(event).__name__ for event in (entry.events if isinstance(entry, Applied) else ())}
         for kind in kinds | {"any", type(entry).__name__}:
-            latest[kind] = (before, entry, after)
-    before, entry, after = latest["any"]
+            latest[kind] = step
+    before, entry, lookup, after = latest["any"]
     for total in TOTAL_EVENTS:
         for shift in (1, -1):
             yield StepForgery(
                 name=f"{total} moved {shift:+d} unlike the events",
                 before=before,
                 entry=entry,
+                lookup=lookup,
                 after=_with(after, total, getattr(after, total) + shift),
-                inductive=contracts.totals_follow_events,
+                inductive=_three(contracts.totals_follow_events),
             )
-    yield from _recording_forgeries(before, entry, after)
+    yield from _recording_forgeries(entries, latest["any"])
     if "Refused" in latest:
-        before, entry, after = latest["Refused"]
+        before, entry, lookup, after = latest["Refused"]
         yield StepForgery(
             name="a refusal that moves CB",
             before=before,
             entry=entry,
+            lookup=lookup,
             after=attrs.evolve(after, balance_minor=after.balance_minor + 1),
-            inductive=contracts.refusal_changes_nothing_else,
+            inductive=_three(contracts.refusal_changes_nothing_else),
         )
     if before is not None:
         yield StepForgery(
             name="a refusal as the first entry",
             before=None,
             entry=Refused(command=entry.command, code=Code.NO_ACTIVE_LOSS, message="forged"),
+            lookup=NOTHING_RECORDED,
             after=after,
-            inductive=contracts.refusal_changes_nothing_else,
+            inductive=_three(contracts.refusal_changes_nothing_else),
         )
     yield from _loss_step_forgeries(latest)
     yield from _settlement_step_forgeries(latest)
@@ -541,47 +595,39 @@ def step_forgeries(entries: Sequence[Entry]) -> Iterator[StepForgery]:
     yield from _fold_only_forgeries(latest)
 
 
-def _recording_forgeries(before: Account | None, entry: Entry, after: Account) -> Iterator[StepForgery]:
-    """spec.md#i8, one step: an id already recorded, or recorded as another entry, or twice."""
+def _recording_forgeries(entries: Sequence[Entry], step: Step) -> Iterator[StepForgery]:
+    """spec.md#i8, one step: an id already recorded, or a ledger that grows by other than one entry."""
+    before, entry, lookup, after = step
     if before is not None:
-        prior = next(iter(before.outcomes))
-        reused = attrs.evolve(entry, command=attrs.evolve(entry.command, id=prior))
+        earlier = entries[0]
+        reused = attrs.evolve(entry, command=attrs.evolve(entry.command, id=earlier.command.id))
         yield StepForgery(
             name="an id recorded before",
             before=before,
             entry=reused,
-            after=attrs.evolve(after, outcomes=after.outcomes.set(prior, reused)),
+            # The store finds the earlier entry under the reused id: the id was not free.
+            lookup=attrs.evolve(lookup, entry=earlier),
+            after=after,
             inductive=contracts.command_id_is_recorded_once,
             foldable=True,
         )
-    yield StepForgery(
-        name="recorded as a copy of the entry",
-        before=before,
-        entry=entry,
-        after=attrs.evolve(after, outcomes=after.outcomes.set(entry.command.id, attrs.evolve(entry))),
-        inductive=contracts.command_id_is_recorded_once,
-    )
-    if before is not None:
-        earlier = next(iter(before.outcomes))
+    for shift in (0, 2):
         yield StepForgery(
-            name="an earlier outcome dropped",
+            name=f"the ledger grown by {shift} entries, not 1",
             before=before,
             entry=entry,
-            after=attrs.evolve(after, outcomes=after.outcomes.delete(earlier)),
+            lookup=lookup,
+            after=attrs.evolve(after, entry_count=after.entry_count - 1 + shift),
             inductive=contracts.command_id_is_recorded_once,
         )
-    yield StepForgery(
-        name="an extra outcome recorded",
-        before=before,
-        entry=entry,
-        after=attrs.evolve(after, outcomes=after.outcomes.set(FORGED_ID, entry)),
-        inductive=contracts.command_id_is_recorded_once,
-    )
 
 
-def _loss_step_forgeries(latest: dict[str, tuple[Account | None, Entry, Account]]) -> Iterator[StepForgery]:
+def _loss_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]:
     """spec.md#i3, one step: a second loss in one entry, or a loss while one is active."""
-    now = latest["any"][2]
+    now = latest["any"][3]
+    one_loss: StepCheck = lambda before, entry, lookup, after: contracts.loss_opens_only_when_none_is_active(  # noqa: E731
+        before, entry
+    )
     if now.loss is not None:
         # The active loss opened again, as the books stand: only the one-loss rule can object.
         again = LossOpened(
@@ -596,13 +642,12 @@ def _loss_step_forgeries(latest: dict[str, tuple[Account | None, Entry, Account]
             name="the active loss opened again",
             before=now,
             entry=_forged(now, again),
+            lookup=NOTHING_RECORDED,
             after=now,  # not looked at: the rule judges the entry against the account before it
-            inductive=lambda before, entry, after: contracts.loss_opens_only_when_none_is_active(
-                before, entry
-            ),
+            inductive=one_loss,
             foldable=True,
         )
-    for before, entry, after in (latest["any"], latest.get("LossOpened", latest["any"])):
+    for before, entry, lookup, after in (latest["any"], latest.get("LossOpened", latest["any"])):
         if before is None or not isinstance(entry, Applied):
             continue
         capital = before.capital_minor
@@ -621,21 +666,18 @@ def _loss_step_forgeries(latest: dict[str, tuple[Account | None, Entry, Account]
             else "two losses in one entry",
             before=before,
             entry=attrs.evolve(entry, events=events),
+            lookup=lookup,
             after=after,
-            inductive=lambda before, entry, after: contracts.loss_opens_only_when_none_is_active(
-                before, entry
-            ),
+            inductive=one_loss,
             foldable=True,
         )
 
 
-def _settlement_step_forgeries(
-    latest: dict[str, tuple[Account | None, Entry, Account]],
-) -> Iterator[StepForgery]:
+def _settlement_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]:
     """spec.md#i6, one step: a settlement whose shares miss its payment, or go below zero."""
     if "Settled" not in latest:
         return
-    before, entry, after = latest["Settled"]
+    before, entry, lookup, after = latest["Settled"]
     assert isinstance(entry, Applied)
     for position, event in enumerate(entry.events):
         if not isinstance(event, Settled):
@@ -652,16 +694,19 @@ def _settlement_step_forgeries(
                 name=f"a settlement split {my} + {company} of {event.payment_minor}",
                 before=before,
                 entry=attrs.evolve(entry, events=tuple(events)),
+                lookup=lookup,
                 after=after,
-                inductive=lambda before, entry, after: contracts.settlements_split_their_payment(entry),
+                inductive=lambda before, entry, lookup, after: contracts.settlements_split_their_payment(
+                    entry
+                ),
                 foldable=True,
             )
 
 
-def _fold_only_forgeries(latest: dict[str, tuple[Account | None, Entry, Account]]) -> Iterator[StepForgery]:
+def _fold_only_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]:
     """Forged entries only fold judges: a CB that leaves its loss behind, an entry of another account,
     capital closed on a loss that is not the active one (ids that sort before and after the right one)."""
-    before, entry, _ = latest["any"]
+    before, entry, lookup, _ = latest["any"]
     if before is not None:
         # Down under a loss (so that only I5 breaks, not I4 too), up without one.
         shift = -1 if before.loss is not None and before.balance_minor > 0 else 1
@@ -671,6 +716,7 @@ def _fold_only_forgeries(latest: dict[str, tuple[Account | None, Entry, Account]
             name="CB moved with no loss opened or closed",
             before=before,
             entry=_forged(before, moved),
+            lookup=NOTHING_RECORDED,
             after=None,
             inductive=None,
             foldable=True,
@@ -680,13 +726,14 @@ def _fold_only_forgeries(latest: dict[str, tuple[Account | None, Entry, Account]
             name=f"an entry of the account {other!r} folded into {entry.command.account!r}",
             before=before,
             entry=attrs.evolve(entry, command=attrs.evolve(entry.command, account=other)),
+            lookup=NOTHING_RECORDED,
             after=None,
             inductive=None,
             foldable=before is not None,
         )
     if "Settled" not in latest:
         return
-    before, entry, _ = latest["Settled"]
+    before, entry, lookup, _ = latest["Settled"]
     assert isinstance(entry, Applied)
     for loss in ("", "\U0010ffff"):
         events = tuple(
@@ -696,97 +743,103 @@ def _fold_only_forgeries(latest: dict[str, tuple[Account | None, Entry, Account]
             name=f"capital closed on the loss {loss!r}, not the active one",
             before=before,
             entry=attrs.evolve(entry, events=events),
+            lookup=lookup,
             after=None,
             inductive=None,
             foldable=True,
         )
 
 
-def _payout_step_forgeries(latest: dict[str, tuple[Account | None, Entry, Account]]) -> Iterator[StepForgery]:
-    """spec.md#i7, one step: a withdrawal without its payout, a payout twice, a confirmation twice."""
+def _payout_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]:
+    """spec.md#i7, one step: a withdrawal that is not one new payout; a confirmation of anything but
+    the pending payout looked up, for its amount, counted once."""
     check = contracts.payouts_follow_withdrawals
     if "ProfitWithdrawn" in latest:
-        before, entry, after = latest["ProfitWithdrawn"]
+        before, entry, lookup, after = latest["ProfitWithdrawn"]
         assert isinstance(entry, Applied)
         (event,) = [event for event in entry.events if isinstance(event, ProfitWithdrawn)]
-        payout = after.payouts[event.payout_id]
-        afters = {
-            "with no payout": after.payouts.delete(payout.id),
-            "with a payout 1 more": after.payouts.set(
-                payout.id, attrs.evolve(payout, amount_minor=payout.amount_minor + 1)
-            ),
-            "with a payout 1 less": after.payouts.set(
-                payout.id, attrs.evolve(payout, amount_minor=payout.amount_minor - 1)
-            ),
-            "with a second new payout": after.payouts.set(FORGED_ID, payout),
-        }
-        for change, payouts in afters.items():
+        for change, shift in (("with no payout counted", -1), ("with a second new payout counted", 1)):
             yield StepForgery(
                 name=f"a withdrawal {change}",
                 before=before,
                 entry=entry,
-                after=attrs.evolve(after, payouts=payouts),
+                lookup=lookup,
+                after=attrs.evolve(after, payout_count=after.payout_count + shift),
                 inductive=check,
             )
-        if before is not None:
+
+        def withdrawn(*events: Event) -> Applied:
+            """The entry with its withdrawal replaced by `events`."""
+            position = entry.events.index(event)
+            return attrs.evolve(
+                entry, events=(*entry.events[:position], *events, *entry.events[position + 1 :])
+            )
+
+        for name, forged in (
+            ("a withdrawal under another payout id", withdrawn(attrs.evolve(event, payout_id=FORGED_ID))),
+            ("a withdrawal of 0", withdrawn(attrs.evolve(event, amount_minor=0))),
+            ("a withdrawal of -1", withdrawn(attrs.evolve(event, amount_minor=-1))),
+            ("two withdrawals in one entry", withdrawn(event, event)),
+        ):
             yield StepForgery(
-                name="a withdrawal under a payout id already used",
-                before=attrs.evolve(before, payouts=before.payouts.set(payout.id, payout)),
-                entry=entry,
+                name=name,
+                before=before,
+                entry=forged,
+                lookup=lookup,
                 after=after,
                 inductive=check,
                 foldable=True,
             )
-        for amount in (0, -1):
-            nothing = attrs.evolve(event, amount_minor=amount)
-            yield StepForgery(
-                name=f"a withdrawal of {amount}",
-                before=before,
-                entry=attrs.evolve(entry, events=tuple(nothing if e is event else e for e in entry.events)),
-                after=attrs.evolve(
-                    after, payouts=after.payouts.set(payout.id, attrs.evolve(payout, amount_minor=amount))
-                ),
-                inductive=check,
-            )
-    before, entry, after = latest["any"]
-    if before is not None and before.payouts:
-        earlier = next(iter(before.payouts))
+    before, entry, lookup, after = latest["any"]
+    if before is not None and before.payout_count > 0:
         yield StepForgery(
             name="an earlier payout dropped",
             before=before,
             entry=entry,
-            after=attrs.evolve(after, payouts=after.payouts.delete(earlier)),
+            lookup=lookup,
+            after=attrs.evolve(after, payout_count=after.payout_count - 1),
             inductive=check,
         )
     if "PayoutConfirmed" in latest:
-        before, entry, after = latest["PayoutConfirmed"]
-        assert before is not None and isinstance(entry, Applied)
+        before, entry, lookup, after = latest["PayoutConfirmed"]
+        assert before is not None and isinstance(entry, Applied) and lookup.payout is not None
         (confirmation,) = [event for event in entry.events if isinstance(event, PayoutConfirmed)]
-        payout = before.payouts[confirmation.payout_id]
-        confirmed = attrs.evolve(payout, status=PayoutStatus.CONFIRMED)
-        for name, forged_before, forged_after in (
-            (
-                "a confirmation of a payout not there before",
-                before.payouts.delete(payout.id),
-                after.payouts,
-            ),
+        payout = lookup.payout
+        for name, forged_lookup, forged_entry in (
+            ("a confirmation of a payout the store does not have", attrs.evolve(lookup, payout=None), entry),
             (
                 "a confirmation of a confirmed payout",
-                before.payouts.set(payout.id, confirmed),
-                after.payouts,
+                attrs.evolve(lookup, payout=attrs.evolve(payout, status=PayoutStatus.CONFIRMED)),
+                entry,
             ),
             (
-                "a confirmation that leaves it pending",
-                before.payouts,
-                after.payouts.set(payout.id, payout),
+                "a confirmation for one unit more",
+                lookup,
+                attrs.evolve(
+                    entry, events=(attrs.evolve(confirmation, amount_minor=payout.amount_minor + 1),)
+                ),
             ),
-            ("a confirmation that drops it", before.payouts, after.payouts.delete(payout.id)),
+            (
+                "a payout confirmed twice in one entry",
+                lookup,
+                attrs.evolve(entry, events=(confirmation, confirmation)),
+            ),
         ):
             yield StepForgery(
                 name=name,
-                before=attrs.evolve(before, payouts=forged_before),
-                entry=entry,
-                after=attrs.evolve(after, payouts=forged_after),
+                before=before,
+                entry=forged_entry,
+                lookup=forged_lookup,
+                after=after,
                 inductive=check,
-                foldable=name == "a confirmation of a confirmed payout",
+                foldable=True,
+            )
+        for change, shift in (("leaves it uncounted", -1), ("counts it twice", 1)):
+            yield StepForgery(
+                name=f"a confirmation that {change}",
+                before=before,
+                entry=entry,
+                lookup=lookup,
+                after=attrs.evolve(after, payout_confirmed_count=after.payout_confirmed_count + shift),
+                inductive=check,
             )

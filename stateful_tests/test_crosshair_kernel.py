@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PLUGIN = ROOT / "stateful_tests" / "crosshair_plugin.py"
 LEMMAS = {"payable_minor": 2, "capital_closed_minor": 3, "my_share_minor": 2}
 """Each lemma with its number of postconditions; each must be Confirmed over all paths."""
 REPORT = re.compile(r"^(?P<path>.+?):(?P<line>\d+): (?P<level>info|error): (?P<message>.*)$")
@@ -31,7 +30,6 @@ def test_crosshair__no_counterexample_in_the_kernel_and_every_lemma_proven() -> 
             "ppk.kernel.transitions", "ppk.kernel.contracts", "ppk.kernel.state",
             "--analysis_kind=icontract", "--report_all",
             "--per_condition_timeout=5", "--per_path_timeout=3",
-            "--extra_plugin", str(PLUGIN),
         ],
         capture_output=True, text=True, cwd=ROOT, timeout=1800, check=False,
         env={**os.environ, "ICONTRACT_SLOW": "1"},

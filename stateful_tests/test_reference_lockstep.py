@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ppk.adapters.cli import account_views, replay_lines
+from ppk.adapters.store import MemoryStore
 from ppk.stateful_tests.reference import LINE_BYTES_MAX, ReferenceBook, replay_bytes
 
 T = TypeVar("T")
@@ -44,9 +45,9 @@ def essentials(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_kernel(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    accounts: dict[str, Any] = {}
-    results = [essentials(result) for result in replay_lines(io.BytesIO(data), accounts)]
-    return results, [dict(view) for view in account_views(accounts)]
+    store = MemoryStore()
+    results = [essentials(result) for result in replay_lines(io.BytesIO(data), store)]
+    return results, [dict(view) for view in account_views(store)]
 
 
 def run_reference(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -688,6 +689,14 @@ BOUNDARY_LINES: dict[str, bytes] = {
     "payout_case_matters": line(id="x1", account="a", type="confirm_payout", payout="A:r1"),
     "payout_real": line(id="x1", account="a", type="confirm_payout", payout="a:r1"),
     "payout_lone_surrogate": line(id="x1", account="a", type="confirm_payout", payout="\ud800"),
+    "payout_192_chars": line(id="x1", account="a", type="confirm_payout", payout="a:" + "r" * 190),
+    "payout_193_chars": line(id="x1", account="a", type="confirm_payout", payout="a:" + "r" * 191),
+    "payout_194_chars": line(id="x1", account="a", type="confirm_payout", payout="a:" + "r" * 192),
+    "payout_empty": line(id="x1", account="a", type="confirm_payout", payout=""),
+    "payout_nul": line(id="x1", account="a", type="confirm_payout", payout="a\u0000b"),
+    "payout_delete": line(id="x1", account="a", type="confirm_payout", payout="a:r\u007f"),
+    "payout_next_line": line(id="x1", account="a", type="confirm_payout", payout="a:r\u0085"),
+    "payout_surrogate_pair": line(id="x1", account="a", type="confirm_payout", payout="a:\U0001f600"),
     "repeated_key_in_nested_object": fund_line(tail=', "x": {"k": 1, "k": 1}'),
     "repeated_type": fund_line(tail=', "type": "fund"'),
     "trailing_nul": fund_line() + b"\x00",

@@ -1,4 +1,4 @@
-"""Shared helpers: a `book` of accounts and ledgers that drives the kernel as a backend would."""
+"""Shared helpers: a `book` that drives the kernel as a backend does, through the `Store` protocol."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from collections.abc import Iterator
 import attrs
 import pytest
 
+from ppk.adapters.store import MemoryStore, Store
 from ppk.kernel.contracts import broken_invariants_over
 from ppk.kernel.state import (
+    NOTHING_RECORDED,
     Account,
     Applied,
     Command,
@@ -17,7 +19,9 @@ from ppk.kernel.state import (
     Decision,
     Entry,
     Fund,
+    Lookup,
     OpenAccount,
+    Payout,
     Quantity,
     RecordBalance,
     Refused,
@@ -26,7 +30,7 @@ from ppk.kernel.state import (
     SetShares,
     Settle,
 )
-from ppk.kernel.transitions import execute, fold, replay
+from ppk.kernel.transitions import fold, payout_looked_up, payouts_written, replay_with_payouts
 
 
 def outcome(decision: Decision) -> str:
@@ -39,50 +43,105 @@ def outcome(decision: Decision) -> str:
     return decision.code.value
 
 
+def lookup_of(store: Store, command: Command) -> Lookup:
+    """What the store's history holds under the keys `command` names, read through the Store protocol
+    alone (not the store's own lookup): the lookup `decide` and `fold` must be given for it."""
+    if store.account(command.account) is None:
+        return NOTHING_RECORDED
+    named = payout_looked_up(command)
+    payouts = {payout.id: payout for payout in store.payouts(command.account)}
+    return Lookup(
+        entry=store.entry(command.account, command.id),
+        payout=None if named is None else payouts.get(named),
+    )
+
+
+class HandWrittenStore(MemoryStore):
+    """Test-only: a MemoryStore that can also record an entry no `decide` made (`append`), as a ledger
+    written before today's rules would hold. Production has no such door: every entry is a decision."""
+
+    def append(self, entry: Entry) -> None:
+        """Fold `entry` with the lookup of its command, and persist it with its account and payouts."""
+        command = entry.command
+        self._persist(entry, fold(self.account(command.account), entry, lookup_of(self, command)))
+
+
 @attrs.define
 class Book:
-    """Accounts and their ledgers: decide, append, fold; and check what must not change."""
+    """A store of accounts, driven command by command; and checks of what each command must not change."""
 
-    accounts: dict[str, Account] = attrs.Factory(dict)
-    ledgers: dict[str, list[Entry]] = attrs.Factory(dict)
+    store: HandWrittenStore = attrs.Factory(HandWrittenStore)
 
     def do(self, command: Command) -> Decision:
-        """Execute a command; a rejection or a repeat changes nothing, a refusal only its record."""
-        before = self.accounts.get(command.account)
-        decision, after = execute(before, command)
+        """Execute a command through the store; a rejection or a repeat changes nothing, a refusal only
+        records itself under its id, and an entry is recorded under its id and nothing else."""
+        account_id = command.account
+        before = self.store.account(account_id)
+        payouts_before = self.store.payouts(account_id)
+        ledger_before = list(self.store.ledger(account_id))
+        recorded_before = self.store.entry(account_id, command.id)
+        decision = self.store.execute(command)
+        after = self.store.account(account_id)
         if isinstance(decision, (Rejected, Repeated)):
             assert after is before
+            assert self.store.payouts(account_id) == payouts_before
+            assert list(self.store.ledger(account_id)) == ledger_before
+            assert self.store.entry(account_id, command.id) == recorded_before
+            if isinstance(decision, Repeated):
+                assert decision.entry == recorded_before
             return decision
-        if isinstance(decision, Refused):
-            assert before is not None and after is not None
-            assert attrs.evolve(after, outcomes=before.outcomes) == before
-            assert len(after.outcomes) == len(before.outcomes) + 1
+        assert recorded_before is None, "an entry is recorded only under a free id"
         assert after is not None
-        self.accounts[command.account] = after
-        self.ledgers.setdefault(command.account, []).append(decision)
+        assert after.entry_count == (before.entry_count if before is not None else 0) + 1
+        if isinstance(decision, Refused):
+            assert before is not None
+            assert attrs.evolve(after, entry_count=before.entry_count) == before
+            assert self.store.payouts(account_id) == payouts_before
+        # The payouts change by exactly the rows the entry writes (none for a refusal).
+        payouts = {payout.id: payout for payout in payouts_before}
+        payouts.update((payout.id, payout) for payout in payouts_written(decision))
+        assert self.store.payouts(account_id) == [payouts[payout_id] for payout_id in sorted(payouts)]
+        assert self.store.entry(account_id, command.id) == decision
+        assert list(self.store.ledger(account_id)) == [*ledger_before, decision]
         return decision
 
     def append(self, entry: Entry) -> None:
         """Fold a hand-made entry, as a ledger written by something other than `decide` would hold."""
-        account_id = entry.command.account
-        self.accounts[account_id] = fold(self.accounts.get(account_id), entry)
-        self.ledgers.setdefault(account_id, []).append(entry)
+        self.store.append(entry)
 
     def run(self, *commands: Command) -> list[str]:
         """Execute each command; their outcomes."""
         return [outcome(self.do(command)) for command in commands]
 
     def account(self, account_id: str = "acme") -> Account:
-        return self.accounts[account_id]
+        account = self.store.account(account_id)
+        assert account is not None, account_id
+        return account
 
     def ledger(self, account_id: str = "acme") -> list[Entry]:
-        return self.ledgers.get(account_id, [])
+        return list(self.store.ledger(account_id))
+
+    def payouts(self, account_id: str = "acme") -> list[Payout]:
+        """The account's stored payouts, sorted by id."""
+        return self.store.payouts(account_id)
+
+    def payout(self, payout_id: str, account_id: str = "acme") -> Payout:
+        (payout,) = [payout for payout in self.payouts(account_id) if payout.id == payout_id]
+        return payout
+
+    def lookup(self, command: Command) -> Lookup:
+        """The lookup the store would give `decide` for `command` now."""
+        return lookup_of(self.store, command)
 
     def check(self) -> None:
-        """Every ledger replays to its account and breaks no invariant in its full form."""
-        for account_id, ledger in self.ledgers.items():
-            assert replay(ledger) == self.accounts[account_id]
-            assert broken_invariants_over(ledger, self.accounts[account_id]) == []
+        """Every ledger replays to its stored account and payouts, and breaks no invariant in full form."""
+        for account_id in self.store.account_ids():
+            ledger = self.ledger(account_id)
+            stored, stored_payouts = self.store.account(account_id), self.payouts(account_id)
+            replayed, replayed_payouts = replay_with_payouts(ledger)
+            assert replayed == stored
+            assert [replayed_payouts[payout_id] for payout_id in sorted(replayed_payouts)] == stored_payouts
+            assert broken_invariants_over(ledger, stored, stored_payouts) == []
 
     # Builders: each command, built directly, on `acme` unless told.
 

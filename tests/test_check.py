@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ppk.adapters.cli import main, replay_lines
+from ppk.adapters.store import MemoryStore
 from ppk.kernel import transitions
 from ppk.stateful_tests import seed_variants
 
@@ -42,7 +43,7 @@ def test_check__a_counterexample_exits_1_with_commands_that_ppk_replay_reproduce
     assert "I8" in result.output
     assert "state = SettlementMachine()" in result.output, "the shrunk program is printed"
     with pytest.raises(icontract.ViolationError, match="I8"):
-        list(replay_lines(io.BytesIO(failing.read_bytes()), {}))
+        list(replay_lines(io.BytesIO(failing.read_bytes()), MemoryStore()))
 
 
 def test_check__rejects_a_budget_under_a_second() -> None:

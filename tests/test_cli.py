@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from ppk.adapters import cli, jsonl
-from ppk.kernel.state import Account
+from ppk.adapters.store import MemoryStore
+from ppk.kernel.state import Fund, OpenAccount
 
 PPK = str(Path(sys.executable).with_name("ppk"))
 
@@ -44,7 +45,8 @@ WORKED_OUTPUT = b"""\
 {"line":6,"id":"c5","account":"acme","status":"rejected","error":{"code":"payment_exceeds_payable",\
 "message":"payment 7.00 is more than the payable 6.00 of the active loss (remaining 60.00)"}}
 {"line":7,"id":"c5","account":"acme","status":"rejected","error":{"code":"payment_exceeds_payable",\
-"message":"payment 7.00 is more than the payable 6.00 of the active loss (remaining 60.00)"}}
+"message":"id 'c5' was refused when first sent: the payment was more than the payable of the active loss; \
+the same command gets the same answer, so send a new command under a new id"}}
 {"line":8,"id":"c6","account":"acme","status":"applied"}
 {"line":9,"id":"c7","account":"acme","status":"applied"}
 {"line":10,"id":"c8","account":"acme","status":"applied"}
@@ -263,10 +265,18 @@ def test_main__help_lists_replay() -> None:
 # --- The runner, without the CLI -----------------------------------------------------------------
 
 
+def snapshot(store: MemoryStore) -> dict[str, object]:
+    """Everything a store holds, by account: its value, its ledger and its payouts."""
+    return {
+        account_id: (store.account(account_id), list(store.ledger(account_id)), store.payouts(account_id))
+        for account_id in store.account_ids()
+    }
+
+
 def test_replay_lines__results_and_accounts() -> None:
-    accounts: dict[str, Account] = {}
+    store = MemoryStore()
     data = "\n".join([OPEN, FUND, LOSS, SETTLE, SETTLE.replace("4", '"4.00"'), ""]).encode()
-    results = list(cli.replay_lines(io.BytesIO(data), accounts))
+    results = list(cli.replay_lines(io.BytesIO(data), store))
     assert [result["status"] for result in results] == [
         "applied",
         "applied",
@@ -274,43 +284,123 @@ def test_replay_lines__results_and_accounts() -> None:
         "applied",
         "duplicate",
     ]
-    assert list(accounts) == ["acme"]
-    view = jsonl.account_view(accounts["acme"])
+    assert store.account_ids() == ["acme"]
+    assert [entry.command.id for entry in store.ledger("acme")] == ["o1", "f1", "r1", "s1"]
+    account = store.account("acme")
+    assert account is not None
+    view = jsonl.account_view(account, store.payouts("acme"))
     assert view["loss"] == {
         "original": "100.00",
         "remaining": "60.00",
         "payable": "6.00",
         "shares": {"my": "1.00", "company": "9.00"},
     }
-    assert [view["account"] for view in cli.account_views(accounts)] == ["acme"]
+    assert list(cli.account_views(store)) == [view]
 
 
 def test_replay_lines__is_lazy() -> None:
     stream = io.BytesIO((OPEN + "\n" + FUND + "\n").encode())
-    accounts: dict[str, Account] = {}
-    results = cli.replay_lines(stream, accounts)
-    assert accounts == {}
+    store = MemoryStore()
+    results = cli.replay_lines(stream, store)
+    assert store.account_ids() == []
     assert next(results)["id"] == "o1"
-    assert accounts["acme"].funding_minor == 0
+    account = store.account("acme")
+    assert account is not None and account.funding_minor == 0
     assert next(results)["id"] == "f1"
-    assert accounts["acme"].funding_minor == 100_000
+    account = store.account("acme")
+    assert account is not None and account.funding_minor == 100_000
 
 
 def test_replay_lines__rejected_line_leaves_accounts_alone() -> None:
-    accounts: dict[str, Account] = {}
-    list(cli.replay_lines(io.BytesIO((OPEN + "\n" + FUND + "\n").encode()), accounts))
-    before = dict(accounts)
+    store = MemoryStore()
+    list(cli.replay_lines(io.BytesIO((OPEN + "\n" + FUND + "\n").encode()), store))
+    before = snapshot(store)
     lines = [
         '{"id":"f1","account":"acme","type":"fund","amount":"1"}',
         '{"id":"x","account":"ghost","type":"fund","amount":"1"}',
         '{"id":"x","account":"acme","type":"fund","amount":"1.001"}',
         '{"id":"x","account":"acme","type":"fund","amount":"1","memo":""}',
     ]
-    results = list(cli.replay_lines(io.BytesIO("\n".join(lines).encode()), accounts))
+    results = list(cli.replay_lines(io.BytesIO("\n".join(lines).encode()), store))
     assert [result["error"]["code"] for result in results] == [
         "idempotency_conflict",
         "unknown_account",
         "invalid_amount",
         "malformed",
     ]
-    assert accounts == before
+    assert snapshot(store) == before
+
+
+class RecordingStore(MemoryStore):
+    """A MemoryStore that remembers every command it was asked to execute, and what it answered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.executed: list[tuple[object, object]] = []
+
+    def execute(self, command):  # type: ignore[no-untyped-def]
+        decision = super().execute(command)
+        self.executed.append((command, decision))
+        return decision
+
+
+def test_replay_lines__every_command_goes_through_the_store() -> None:
+    """ppk replay is the store's one execution path: the same decisions, the same books, as executing
+    the decoded commands on a store directly; a malformed line never reaches the store."""
+    lines = [
+        OPEN,
+        FUND,
+        LOSS,
+        SETTLE,
+        SETTLE.replace("4", '"4.00"'),
+        '{"id":"s2","account":"acme","type":"settle","payment":"7"}',
+        '{"id":"s2","account":"acme","type":"settle","payment":"7.00"}',
+        '{"id":"s3","account":"acme","type":"settle","payment":"6"}',
+        '{"id":"x","account":"acme","type":"fund","amount":"1","memo":""}',
+        '{"id":"r2","account":"acme","type":"record_balance","balance":"1200"}',
+        '{"id":"p1","account":"acme","type":"confirm_payout","payout":"acme:r2"}',
+        '{"id":"p2","account":"acme","type":"confirm_payout","payout":"a\\u0000b"}',
+        '{"id":"f1","account":"ghost","type":"fund","amount":"1"}',
+    ]
+    data = "\n".join(lines).encode()
+    through_replay = RecordingStore()
+    results = list(cli.replay_lines(io.BytesIO(data), through_replay))
+
+    direct = MemoryStore()
+    expected = []
+    for number, line in enumerate(lines, start=1):
+        decoded = jsonl.decode_line(line.encode())
+        if isinstance(decoded, jsonl.Malformed):
+            expected.append(jsonl.malformed_result(number, decoded))
+        else:
+            expected.append(jsonl.decision_result(number, decoded, direct.execute(decoded)))
+    assert results == expected
+    assert [result.get("error", {}).get("code", result["status"]) for result in results] == [
+        "applied",
+        "applied",
+        "applied",
+        "applied",
+        "duplicate",
+        "payment_exceeds_payable",
+        "payment_exceeds_payable",
+        "applied",
+        "malformed",
+        "applied",
+        "applied",
+        "malformed",
+        "unknown_account",
+    ]
+    assert snapshot(through_replay) == snapshot(direct)
+    assert list(cli.account_views(through_replay)) == list(cli.account_views(direct))
+    # One execute per well-formed line, with exactly the decoded command, in order; no other way in.
+    decoded_lines = [jsonl.decode_line(line.encode()) for line in lines]
+    assert [command for command, _ in through_replay.executed] == [
+        command for command in decoded_lines if not isinstance(command, jsonl.Malformed)
+    ]
+    assert through_replay.executed[:2] == [
+        (
+            OpenAccount(id="o1", account="acme", my_share_bp=100, company_share_bp=900),
+            through_replay.entry("acme", "o1"),
+        ),
+        (Fund(id="f1", account="acme", amount_minor=100_000), through_replay.entry("acme", "f1")),
+    ]

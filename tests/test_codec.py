@@ -14,8 +14,11 @@ from hypothesis import strategies as st
 
 from ppk.adapters import jsonl
 from ppk.adapters.cli import replay_lines
+from ppk.adapters.store import MemoryStore
+from ppk.kernel import transitions
 from ppk.kernel.state import (
     AMOUNT_MINOR_MAX,
+    REFUSAL_CODES,
     Account,
     Code,
     Command,
@@ -25,6 +28,8 @@ from ppk.kernel.state import (
     OpenAccount,
     RecordBalance,
     Refused,
+    Rejected,
+    Repeated,
     SetShares,
     Settle,
 )
@@ -58,17 +63,36 @@ OPEN = cmd("open_account", id="o1", my_share="1", company_share="9")
 FUND = cmd("fund", id="f1", amount="1000")
 
 
-def run(*lines: str | bytes, accounts: dict[str, Account] | None = None) -> list[dict[str, Any]]:
-    """Replay the lines (each ended with `\\n`) into `accounts`; their results."""
-    accounts = {} if accounts is None else accounts
+def run(*lines: str | bytes, store: MemoryStore | None = None) -> list[dict[str, Any]]:
+    """Replay the lines (each ended with `\\n`) through `store`; their results."""
+    store = MemoryStore() if store is None else store
     data = b"".join(
         (line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line) + b"\n" for line in lines
     )
-    return list(replay_lines(io.BytesIO(data), accounts))
+    return list(replay_lines(io.BytesIO(data), store))
 
 
-def run_bytes(data: bytes, accounts: dict[str, Account] | None = None) -> list[dict[str, Any]]:
-    return list(replay_lines(io.BytesIO(data), {} if accounts is None else accounts))
+def run_bytes(data: bytes, store: MemoryStore | None = None) -> list[dict[str, Any]]:
+    return list(replay_lines(io.BytesIO(data), MemoryStore() if store is None else store))
+
+
+def snapshot(store: MemoryStore) -> dict[str, object]:
+    """Everything a store holds, by account: its value, its ledger and its payouts."""
+    return {
+        account_id: (store.account(account_id), list(store.ledger(account_id)), store.payouts(account_id))
+        for account_id in store.account_ids()
+    }
+
+
+def account_of(store: MemoryStore, account_id: str = "acme") -> Account:
+    account = store.account(account_id)
+    assert account is not None, account_id
+    return account
+
+
+def view(store: MemoryStore, account_id: str = "acme") -> dict[str, Any]:
+    """The account's view, as `ppk replay --show` prints it."""
+    return jsonl.account_view(account_of(store, account_id), store.payouts(account_id))
 
 
 def codes(results: list[dict[str, Any]]) -> list[str]:
@@ -78,16 +102,16 @@ def codes(results: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def opened(*lines: str) -> dict[str, Account]:
-    """Accounts after `acme` is opened (1 % + 9 %) and funded with 1000.00, then the lines run."""
-    accounts: dict[str, Account] = {}
-    results = run(OPEN, FUND, *lines, accounts=accounts)
+def opened(*lines: str) -> MemoryStore:
+    """A store after `acme` is opened (1 % + 9 %) and funded with 1000.00, then the lines run."""
+    store = MemoryStore()
+    results = run(OPEN, FUND, *lines, store=store)
     assert codes(results[:2]) == ["applied", "applied"]
-    return accounts
+    return store
 
 
-def one(line: str | bytes, accounts: dict[str, Account]) -> dict[str, Any]:
-    (result,) = run(line, accounts=accounts)
+def one(line: str | bytes, store: MemoryStore) -> dict[str, Any]:
+    (result,) = run(line, store=store)
     return result
 
 
@@ -469,6 +493,29 @@ MALFORMED = [
         "acme",
     ),
     ("payout_null", cmd("confirm_payout", payout=None), ["payout", "null"], "x1", "acme"),
+    (
+        "payout_194_chars",
+        cmd("confirm_payout", payout="p" * 194),
+        ["payout", "1 to 193", "not 194"],
+        "x1",
+        "acme",
+    ),
+    ("payout_empty", cmd("confirm_payout", payout=""), ["payout", "1 to 193", "not 0"], "x1", "acme"),
+    ("payout_nul", cmd("confirm_payout", payout="a\u0000b"), ["payout", "control", "U+0000"], "x1", "acme"),
+    (
+        "payout_next_line",
+        cmd("confirm_payout", payout="\u0085"),
+        ["payout", "control", "U+0085"],
+        "x1",
+        "acme",
+    ),
+    (
+        "payout_lone_surrogate",
+        cmd("confirm_payout", payout="\ud800"),
+        ["payout", "surrogate", "U+D800"],
+        "x1",
+        "acme",
+    ),
     # Dates.
     (
         "date_not_a_day",
@@ -771,29 +818,29 @@ INVALID_AMOUNT_TEXTS = [
     ("type", "field"), [("fund", "amount"), ("settle", "payment"), ("record_balance", "balance")]
 )
 def test_amount__string_outside_the_grammar_is_invalid_amount(type: str, field: str, text: str) -> None:
-    accounts = opened()
-    before = dict(accounts)
-    result = one(cmd(type, **{field: text}), accounts)
+    store = opened()
+    before = snapshot(store)
+    result = one(cmd(type, **{field: text}), store)
     assert result["error"]["code"] == "invalid_amount"
     assert field in result["error"]["message"]
     assert text[:50] in result["error"]["message"] or "1000000000000000.01" in result["error"]["message"]
-    assert accounts == before
-    assert one(cmd("set_shares", my_share="1", company_share="9"), accounts)["status"] == "applied"
+    assert snapshot(store) == before
+    assert one(cmd("set_shares", my_share="1", company_share="9"), store)["status"] == "applied"
 
 
 @pytest.mark.parametrize("literal", ["1e3", "1.5e1", "-0", "-5", "5.000", "0.001", "1E+2", "9" * 5000])
 def test_amount__number_literal_outside_the_grammar_is_invalid_amount(literal: str) -> None:
-    accounts = opened()
-    result = one(cmd("fund", amount=Lit(literal)), accounts)
+    store = opened()
+    result = one(cmd("fund", amount=Lit(literal)), store)
     assert result["error"]["code"] == "invalid_amount"
     assert f"amount '{literal[:40]}" in result["error"]["message"]
 
 
 @pytest.mark.parametrize(("literal", "funding"), [("5.00", "1005.00"), ("5", "1005.00"), ("0.5", "1000.50")])
 def test_amount__number_literal_in_the_grammar_is_read_exactly(literal: str, funding: str) -> None:
-    accounts = opened()
-    assert one(cmd("fund", amount=Lit(literal)), accounts)["status"] == "applied"
-    assert jsonl.account_view(accounts["acme"])["totals"] == {
+    store = opened()
+    assert one(cmd("fund", amount=Lit(literal)), store)["status"] == "applied"
+    assert view(store)["totals"] == {
         "funding": funding,
         "capital_closed": "0.00",
         "profit_withdrawn": "0.00",
@@ -804,33 +851,33 @@ def test_amount__number_literal_in_the_grammar_is_read_exactly(literal: str, fun
 
 
 def test_amount__leading_zeros_in_a_string_are_fine() -> None:
-    accounts = opened()
-    assert one(cmd("fund", amount="05.00"), accounts)["status"] == "applied"
-    assert accounts["acme"].funding_minor == 100_500
+    store = opened()
+    assert one(cmd("fund", amount="05.00"), store)["status"] == "applied"
+    assert account_of(store).funding_minor == 100_500
 
 
 @pytest.mark.parametrize(("type", "field"), [("fund", "amount"), ("settle", "payment")])
 def test_amount__zero_amount_or_payment_is_invalid(type: str, field: str) -> None:
-    accounts = opened()
+    store = opened()
     for zero in ["0", "0.00", "000", Lit("0"), Lit("0.0")]:
-        result = one(cmd(type, **{field: zero}), accounts)
+        result = one(cmd(type, **{field: zero}), store)
         assert result["error"] == {"code": "invalid_amount", "message": f"{field} 0.00 must be more than 0"}
 
 
 def test_amount__zero_balance_is_valid() -> None:
-    accounts = opened()
-    assert one(cmd("record_balance", balance="0"), accounts)["status"] == "applied"
-    assert accounts["acme"].balance_minor == 0
+    store = opened()
+    assert one(cmd("record_balance", balance="0"), store)["status"] == "applied"
+    assert account_of(store).balance_minor == 0
 
 
 def test_amount__limit_is_inclusive() -> None:
-    accounts: dict[str, Account] = {}
+    store = MemoryStore()
     results = run(
         OPEN,
         cmd("fund", id="f1", amount="1000000000000000"),
         cmd("fund", id="f2", amount="1000000000000000.01"),
         cmd("fund", id="f3", amount="0.01"),
-        accounts=accounts,
+        store=store,
     )
     assert codes(results) == ["applied", "applied", "invalid_amount", "limit_exceeded"]
     assert "over the limit of 1000000000000000.00" in results[2]["error"]["message"]
@@ -854,13 +901,13 @@ def test_shares__outside_the_rules_are_invalid_shares(
     my_share: Any, company_share: Any, words: list[str]
 ) -> None:
     for type in ["open_account", "set_shares"]:
-        accounts = {} if type == "open_account" else opened()
-        before = dict(accounts)
-        result = one(cmd(type, my_share=my_share, company_share=company_share), accounts)
+        store = MemoryStore() if type == "open_account" else opened()
+        before = snapshot(store)
+        result = one(cmd(type, my_share=my_share, company_share=company_share), store)
         assert result["error"]["code"] == "invalid_shares"
         for word in words:
             assert word in result["error"]["message"]
-        assert accounts == before
+        assert snapshot(store) == before
 
 
 def test_shares__exactly_100_percent_and_zero_are_valid() -> None:
@@ -876,58 +923,58 @@ def test_shares__exactly_100_percent_and_zero_are_valid() -> None:
 
 
 def test_precedence__malformed_beats_a_used_id() -> None:
-    accounts = opened()
-    before = dict(accounts)
-    result = one(cmd("fund", id="f1", amount="1000", note="retry"), accounts)
+    store = opened()
+    before = snapshot(store)
+    result = one(cmd("fund", id="f1", amount="1000", note="retry"), store)
     assert result["error"]["code"] == "malformed"
-    assert accounts == before
+    assert snapshot(store) == before
 
 
 def test_precedence__idempotency_conflict_beats_invalid_amount() -> None:
-    accounts = opened()
-    before = dict(accounts)
+    store = opened()
+    before = snapshot(store)
     for amount in ["abc", "0", "-5", "1e3", "1000.001"]:
-        result = one(cmd("fund", id="f1", amount=amount), accounts)
+        result = one(cmd("fund", id="f1", amount=amount), store)
         assert result["error"]["code"] == "idempotency_conflict"
         assert "'f1'" in result["error"]["message"]
-    assert accounts == before
+    assert snapshot(store) == before
 
 
 def test_precedence__used_id_with_other_type_is_conflict() -> None:
-    accounts = opened()
-    result = one(cmd("settle", id="f1", payment="1000"), accounts)
+    store = opened()
+    result = one(cmd("settle", id="f1", payment="1000"), store)
     assert result["error"]["code"] == "idempotency_conflict"
 
 
 def test_precedence__unknown_account_beats_invalid_amount() -> None:
-    accounts: dict[str, Account] = {}
-    assert codes(run(cmd("fund", amount="abc"), accounts=accounts)) == ["unknown_account"]
-    assert accounts == {}
+    store = MemoryStore()
+    assert codes(run(cmd("fund", amount="abc"), store=store)) == ["unknown_account"]
+    assert store.account_ids() == []
 
 
 def test_precedence__account_exists_beats_invalid_shares() -> None:
-    accounts = opened()
-    before = dict(accounts)
-    result = one(cmd("open_account", id="o2", my_share="200", company_share="x"), accounts)
+    store = opened()
+    before = snapshot(store)
+    result = one(cmd("open_account", id="o2", my_share="200", company_share="x"), store)
     assert result["error"] == {"code": "account_exists", "message": "account 'acme' already exists"}
-    assert accounts == before
+    assert snapshot(store) == before
 
 
 def test_precedence__invalid_amount_beats_state_rules() -> None:
-    accounts = opened(cmd("record_balance", id="r1", balance="900"))
-    assert one(cmd("record_balance", id="r2", balance="1.234"), accounts)["error"]["code"] == "invalid_amount"
-    assert one(cmd("settle", id="s1", payment="1e3"), accounts)["error"]["code"] == "invalid_amount"
+    store = opened(cmd("record_balance", id="r1", balance="900"))
+    assert one(cmd("record_balance", id="r2", balance="1.234"), store)["error"]["code"] == "invalid_amount"
+    assert one(cmd("settle", id="s1", payment="1e3"), store)["error"]["code"] == "invalid_amount"
 
 
 def test_precedence__record_balance_loss_active_before_stale_and_limit() -> None:
-    accounts = opened(cmd("record_balance", id="r1", balance="900", date="2026-01-05"))
-    result = one(cmd("record_balance", id="r2", balance="100000000000000", date="2020-01-01"), accounts)
+    store = opened(cmd("record_balance", id="r1", balance="900", date="2026-01-05"))
+    result = one(cmd("record_balance", id="r2", balance="100000000000000", date="2020-01-01"), store)
     assert result["error"]["code"] == "loss_active"
 
 
 def test_precedence__stale_balance_before_limit() -> None:
-    accounts = opened(cmd("record_balance", id="r1", balance="1000", date="2026-01-05"))
-    result = one(cmd("record_balance", id="r2", balance="1000000000000000", date="2026-01-04"), accounts)
+    store = opened(cmd("record_balance", id="r1", balance="1000", date="2026-01-05"))
+    result = one(cmd("record_balance", id="r2", balance="1000000000000000", date="2026-01-04"), store)
     assert result["error"]["code"] == "stale_balance"
     assert "2026-01-04" in result["error"]["message"]
 
@@ -937,35 +984,35 @@ def test_precedence__stale_balance_before_limit() -> None:
 
 @pytest.mark.parametrize("amount", [Lit("1000"), Lit("1000.00"), Lit("1000.0"), "1000", "1000.00", "01000.0"])
 def test_idempotency__retry_written_differently_is_duplicate(amount: Any) -> None:
-    accounts = opened()
-    before = dict(accounts)
-    assert one(cmd("fund", id="f1", amount=amount), accounts) == {
+    store = opened()
+    before = snapshot(store)
+    assert one(cmd("fund", id="f1", amount=amount), store) == {
         "line": 1,
         "id": "f1",
         "account": "acme",
         "status": "duplicate",
     }
-    assert accounts == before
+    assert snapshot(store) == before
 
 
 def test_idempotency__retried_open_account_is_duplicate() -> None:
-    accounts = opened()
-    result = one(cmd("open_account", id="o1", my_share=Lit("1"), company_share="9.00"), accounts)
+    store = opened()
+    result = one(cmd("open_account", id="o1", my_share=Lit("1"), company_share="9.00"), store)
     assert result["status"] == "duplicate"
 
 
 def test_idempotency__changed_payload_is_conflict() -> None:
-    accounts = opened(cmd("record_balance", id="r1", balance="1000", date="2026-01-05"))
-    before = dict(accounts)
+    store = opened(cmd("record_balance", id="r1", balance="1000", date="2026-01-05"))
+    before = snapshot(store)
     for line in [
         cmd("fund", id="f1", amount="1000.01"),
         cmd("record_balance", id="r1", balance="1000"),
         cmd("record_balance", id="r1", balance="1000", date="2026-01-06"),
         cmd("open_account", id="o1", my_share="1", company_share="8"),
     ]:
-        assert one(line, accounts)["error"]["code"] == "idempotency_conflict"
-    assert accounts == before
-    assert one(cmd("record_balance", id="r1", balance="1000.00", date="2026-01-05"), accounts)["status"] == (
+        assert one(line, store)["error"]["code"] == "idempotency_conflict"
+    assert snapshot(store) == before
+    assert one(cmd("record_balance", id="r1", balance="1000.00", date="2026-01-05"), store)["status"] == (
         "duplicate"
     )
 
@@ -981,14 +1028,43 @@ def test_idempotency__same_id_on_another_account_is_another_command() -> None:
 
 
 def test_idempotency__retry_of_refused_gets_the_same_refusal_forever() -> None:
-    accounts = opened()
-    first = one(cmd("settle", id="s1", payment="5"), accounts)
+    store = opened()
+    first = one(cmd("settle", id="s1", payment="5"), store)
     assert first["error"]["code"] == "no_active_loss"
     # A loss opens: the payment would now pass, but the id's outcome never changes.
-    assert one(cmd("record_balance", id="r1", balance="900"), accounts)["status"] == "applied"
-    retry = one(cmd("settle", id="s1", payment=Lit("5.00")), accounts)
-    assert retry == {**first, "line": 1}
-    assert one(cmd("settle", id="s1", payment="6"), accounts)["error"]["code"] == "idempotency_conflict"
+    assert one(cmd("record_balance", id="r1", balance="900"), store)["status"] == "applied"
+    retry = one(cmd("settle", id="s1", payment=Lit("5.00")), store)
+    assert first["error"]["message"] == "there is no active loss to settle on this account"
+    assert retry == {
+        **first,
+        "line": 1,
+        "error": {
+            "code": "no_active_loss",
+            "message": "id 's1' was refused when first sent: there was no active loss to settle; the same "
+            "command gets the same answer, so send a new command under a new id",
+        },
+    }
+    assert one(cmd("settle", id="s1", payment="6"), store)["error"]["code"] == "idempotency_conflict"
+
+
+def test_decision_status__every_refusal_code_has_a_rule_for_its_retry() -> None:
+    assert set(transitions.REFUSAL_RULES) == REFUSAL_CODES
+
+
+@pytest.mark.parametrize("code", sorted(REFUSAL_CODES))
+def test_decision_status__a_retried_refusal_keeps_its_code_and_says_it_was_refused(code: Code) -> None:
+    refused = Refused(
+        command=Settle(id="s1", account="acme", payment_minor=1), code=code, message="first words"
+    )
+    status, rejection = jsonl.decision_status(Repeated(entry=refused))
+    assert status == "rejected"
+    assert rejection == Rejected(
+        code=code,
+        message=f"id 's1' was refused when first sent: {transitions.REFUSAL_RULES[code]}; the same command "
+        f"gets the same answer, so send a new command under a new id",
+    )
+    # The first answer, by contrast, is the refusal itself, with its own words.
+    assert jsonl.decision_status(refused) == ("rejected", refused)
 
 
 # --- Every rejection and refusal: nothing changes; only a refusal records its id -----------------
@@ -1028,13 +1104,13 @@ REJECTIONS = [
 def test_rejection__changes_nothing_and_leaves_the_id_free(
     setup: tuple[str, ...], line: str, code: str, id: str | None
 ) -> None:
-    accounts = opened(*setup)
-    before = dict(accounts)
-    (result,) = codes(run(line, accounts=accounts))
+    store = opened(*setup)
+    before = snapshot(store)
+    (result,) = codes(run(line, store=store))
     assert result == code
-    assert accounts == before, "a rejection changes nothing and records nothing"
+    assert snapshot(store) == before, "a rejection changes nothing and records nothing"
     if id is not None:
-        assert codes(run(REUSE.replace("{id}", id), accounts=accounts)) == ["applied"]
+        assert codes(run(REUSE.replace("{id}", id), store=store)) == ["applied"]
 
 
 REFUSALS = [
@@ -1079,20 +1155,37 @@ REFUSALS = [
 def test_refusal__changes_nothing_but_records_the_id(
     setup: tuple[str, ...], line: str, code: str, other: str
 ) -> None:
-    accounts = opened(*setup)
-    before = accounts["acme"]
-    view_before = jsonl.account_view(before)
-    (result,) = run(line, accounts=accounts)
+    store = opened(*setup)
+    before, ledger_before, payouts_before = (
+        account_of(store),
+        list(store.ledger("acme")),
+        store.payouts("acme"),
+    )
+    view_before = view(store)
+    assert store.entry("acme", "x1") is None
+    (result,) = run(line, store=store)
     assert result["error"]["code"] == code
-    after = accounts["acme"]
-    assert jsonl.account_view(after) == view_before
-    assert attrs.evolve(after, outcomes=before.outcomes) == before, "only the id's record is new"
-    assert set(after.outcomes) - set(before.outcomes) == {"x1"}
-    assert isinstance(after.outcomes["x1"], Refused)
-    # The id stays refused: the same command again gets the same refusal, another one a conflict.
-    assert run(line, accounts=accounts) == [result]
-    assert codes(run(other, accounts=accounts)) == ["idempotency_conflict"]
-    assert jsonl.account_view(accounts["acme"]) == view_before
+    after = account_of(store)
+    assert view(store) == view_before
+    assert attrs.evolve(after, entry_count=before.entry_count) == before, "only the id's record is new"
+    assert after.entry_count == before.entry_count + 1
+    assert store.payouts("acme") == payouts_before
+    recorded = store.entry("acme", "x1")
+    assert isinstance(recorded, Refused)
+    assert recorded.code == code
+    assert recorded.command == jsonl.decode_line(line.encode())
+    assert list(store.ledger("acme")) == [*ledger_before, recorded]
+    # The id stays refused: the same command again gets the same code, told that it was refused when
+    # first sent (the first answer's words are not stored); another command under it is a conflict.
+    retried = {
+        **result,
+        "error": {"code": code, "message": transitions.recorded_refusal_message(recorded)},
+    }
+    assert retried["error"]["message"].startswith("id 'x1' was refused when first sent: ")
+    assert run(line, store=store) == [retried]
+    assert codes(run(other, store=store)) == ["idempotency_conflict"]
+    assert view(store) == view_before
+    assert account_of(store) == after
 
 
 # --- Unknown accounts and payouts ----------------------------------------------------------------
@@ -1112,7 +1205,7 @@ def test_unknown_account__every_command_but_open() -> None:
 
 
 def test_unknown_payout__of_another_account() -> None:
-    accounts: dict[str, Account] = {}
+    store = MemoryStore()
     results = run(
         cmd("open_account", id="o1", account="a", my_share="1", company_share="9"),
         cmd("open_account", id="o1", account="b", my_share="1", company_share="9"),
@@ -1120,13 +1213,127 @@ def test_unknown_payout__of_another_account() -> None:
         cmd("confirm_payout", id="c1", account="b", payout="a:r1"),
         cmd("confirm_payout", id="c1", account="a", payout="a:r1"),
         cmd("confirm_payout", id="c2", account="a", payout="a:r1"),
-        accounts=accounts,
+        store=store,
     )
     assert codes(results) == ["applied", "applied", "applied", "unknown_payout", "applied", "applied"]
     assert "'a:r1'" in results[3]["error"]["message"]
-    assert jsonl.account_view(accounts["a"])["payouts"] == [
-        {"id": "a:r1", "amount": "10.00", "status": "confirmed"}
-    ]
+    assert view(store, "a")["payouts"] == [{"id": "a:r1", "amount": "10.00", "status": "confirmed"}]
+
+
+# --- confirm_payout: the payout rule (spec.md#fields) --------------------------------------------
+
+PAYOUT_NUL = '{"id":"x1","account":"acme","type":"confirm_payout","payout":"a\\u0000b"}'
+"""A payout with a NUL, written as a JSON escape in the line."""
+
+
+def payout_line(payout: str | Lit, id: str = "x1") -> str:
+    """A confirm_payout line on acme; a str payout is written with json.dumps (ASCII, escapes)."""
+    return cmd("confirm_payout", id=id, payout=payout)
+
+
+def test_confirm_payout__payout_of_192_characters_is_accepted() -> None:
+    store = opened()
+    assert one(payout_line("p" * 192), store)["error"]["code"] == "unknown_payout"
+    assert isinstance(store.entry("acme", "x1"), Refused)
+
+
+def test_confirm_payout__payout_of_193_characters_is_accepted() -> None:
+    store = opened()
+    assert one(payout_line("p" * 193), store)["error"]["code"] == "unknown_payout"
+    assert isinstance(store.entry("acme", "x1"), Refused)
+
+
+@pytest.mark.parametrize("payout_chars", [192, 193])
+def test_confirm_payout__longest_real_payouts_are_confirmed(payout_chars: int) -> None:
+    # `<account>:<command id>` with a 128-character command id and an account of 63 or 64.
+    account_id, command_id = "a" * (payout_chars - 129), "b" * 128
+    payout = f"{account_id}:{command_id}"
+    assert len(payout) == payout_chars
+    results = run(
+        cmd("open_account", id="o1", account=account_id, my_share="1", company_share="9"),
+        cmd("record_balance", id=command_id, account=account_id, balance="10"),
+        cmd("confirm_payout", id="c1", account=account_id, payout=payout),
+    )
+    assert codes(results) == ["applied", "applied", "applied"]
+
+
+def test_confirm_payout__payout_of_194_characters_is_malformed() -> None:
+    store = opened()
+    before = snapshot(store)
+    result = one(payout_line("p" * 194), store)
+    assert result["error"]["code"] == "malformed"
+    assert "must be 1 to 193 characters long, not 194" in result["error"]["message"]
+    assert snapshot(store) == before
+    assert store.entry("acme", "x1") is None
+
+
+def test_confirm_payout__empty_payout_is_malformed() -> None:
+    store = opened()
+    result = one(payout_line(""), store)
+    assert result["error"] == {
+        "code": "malformed",
+        "message": "payout '' must be 1 to 193 characters long, not 0",
+    }
+    assert store.entry("acme", "x1") is None
+
+
+def test_confirm_payout__payout_with_nul_is_malformed_and_not_recorded() -> None:
+    # The seed refused this payout and recorded the refusal: PostgreSQL cannot store a NUL in text.
+    assert payout_line("a\x00b") == PAYOUT_NUL
+    store = opened()
+    before = snapshot(store)
+    result = one(PAYOUT_NUL, store)
+    assert result == {
+        "line": 1,
+        "id": "x1",
+        "account": "acme",
+        "status": "rejected",
+        "error": {"code": "malformed", "message": "payout must not contain the control character U+0000"},
+    }
+    assert snapshot(store) == before
+    # The id stays free: the same id with another payout reaches the state rules.
+    assert store.entry("acme", "x1") is None
+    assert one(payout_line("ab"), store)["error"]["code"] == "unknown_payout"
+
+
+def test_confirm_payout__payout_with_lone_surrogate_is_malformed() -> None:
+    line = '{"id":"x1","account":"acme","type":"confirm_payout","payout":"\\ud800"}'
+    assert payout_line("\ud800") == line
+    store = opened()
+    result = one(line, store)
+    assert result["error"] == {
+        "code": "malformed",
+        "message": "payout must not contain the lone surrogate U+D800",
+    }
+    assert store.entry("acme", "x1") is None
+
+
+@pytest.mark.parametrize(
+    "payout",
+    [
+        pytest.param(Lit('"\\u0085"'), id="escaped"),
+        pytest.param(Lit('"a\u0085b"'), id="raw_utf8"),
+    ],
+)
+def test_confirm_payout__payout_with_c1_control_is_malformed(payout: Lit) -> None:
+    store = opened()
+    result = one(payout_line(payout), store)
+    assert result["error"] == {
+        "code": "malformed",
+        "message": "payout must not contain the control character U+0085",
+    }
+    assert store.entry("acme", "x1") is None
+
+
+def test_confirm_payout__surrogate_pair_written_as_two_escapes_is_one_character() -> None:
+    pair = "\\ud83d\\ude00"
+    decoded = jsonl.decode_line(payout_line(Lit('"' + pair * 193 + '"')).encode())
+    assert decoded == ConfirmPayout(id="x1", account="acme", payout="\U0001f600" * 193)
+    store = opened()
+    assert one(payout_line(Lit('"' + pair * 193 + '"')), store)["error"]["code"] == "unknown_payout"
+    result = one(payout_line(Lit('"' + pair * 194 + '"'), id="x2"), store)
+    assert result["error"]["code"] == "malformed"
+    assert "not 194" in result["error"]["message"]
 
 
 # --- Input lines through the runner --------------------------------------------------------------
@@ -1156,12 +1363,12 @@ def test_lines__crlf_bom_and_last_line_without_newline() -> None:
 
 
 def test_lines__bad_utf8_is_one_malformed_line_and_the_rest_go_on() -> None:
-    accounts: dict[str, Account] = {}
+    store = MemoryStore()
     data = OPEN.encode() + b"\n" + b'{"id":"\xff\xfe"}\n' + b"\x80\x81\n" + FUND.encode() + b"\n"
-    results = run_bytes(data, accounts)
+    results = run_bytes(data, store)
     assert codes(results) == ["applied", "malformed", "malformed", "applied"]
     assert "id" not in results[1]
-    assert accounts["acme"].funding_minor == 100_000
+    assert account_of(store).funding_minor == 100_000
 
 
 def test_lines__over_one_mib_is_malformed_and_the_rest_go_on() -> None:
@@ -1182,7 +1389,7 @@ def test_lines__over_one_mib_is_malformed_and_the_rest_go_on() -> None:
 
 
 def test_view__exact_strings_with_an_active_loss() -> None:
-    accounts = opened(
+    store = opened(
         cmd("record_balance", id="r1", balance="1200"),
         cmd("record_balance", id="r2", balance="1300"),
         cmd("confirm_payout", id="c1", payout="acme:r1"),
@@ -1190,7 +1397,7 @@ def test_view__exact_strings_with_an_active_loss() -> None:
         cmd("record_balance", id="r3", balance="800"),
         cmd("settle", id="s1", payment="4"),
     )
-    assert jsonl.account_view(accounts["acme"]) == {
+    assert view(store) == {
         "account": "acme",
         "shares": {"my": "47.82", "company": "0.50"},
         "capital": "991.73",
@@ -1217,13 +1424,13 @@ def test_view__exact_strings_with_an_active_loss() -> None:
 
 
 def test_view__loss_keeps_its_frozen_shares() -> None:
-    accounts = opened(
+    store = opened(
         cmd("record_balance", id="r1", balance="900"),
         cmd("set_shares", id="s0", my_share="2", company_share="3"),
     )
-    view = jsonl.account_view(accounts["acme"])
-    assert view["shares"] == {"my": "2.00", "company": "3.00"}
-    assert view["loss"] == {
+    account_view = view(store)
+    assert account_view["shares"] == {"my": "2.00", "company": "3.00"}
+    assert account_view["loss"] == {
         "original": "100.00",
         "remaining": "100.00",
         "payable": "10.00",
@@ -1232,12 +1439,12 @@ def test_view__loss_keeps_its_frozen_shares() -> None:
 
 
 def test_view__payouts_sorted_by_id() -> None:
-    accounts = opened(
+    store = opened(
         cmd("record_balance", id="b", balance="1001"),
         cmd("record_balance", id="B", balance="1002"),
         cmd("record_balance", id="a", balance="1003"),
     )
-    assert [payout["id"] for payout in jsonl.account_view(accounts["acme"])["payouts"]] == [
+    assert [payout["id"] for payout in view(store)["payouts"]] == [
         "acme:B",
         "acme:a",
         "acme:b",
@@ -1245,10 +1452,10 @@ def test_view__payouts_sorted_by_id() -> None:
 
 
 def test_view__fresh_account() -> None:
-    accounts: dict[str, Account] = {}
-    (result,) = run(OPEN, accounts=accounts)
+    store = MemoryStore()
+    (result,) = run(OPEN, store=store)
     assert result["status"] == "applied"
-    assert jsonl.encode_line(jsonl.account_view(accounts["acme"])) == (
+    assert jsonl.encode_line(view(store)) == (
         b'{"account":"acme","shares":{"my":"1.00","company":"9.00"},"capital":"0.00","balance":"0.00",'
         b'"loss":null,"totals":{"funding":"0.00","capital_closed":"0.00","profit_withdrawn":"0.00",'
         b'"settled_payments":"0.00","my_share":"0.00","company_share":"0.00"},"payouts":[]}\n'
@@ -1328,12 +1535,12 @@ def test_property__any_json_value_decodes_or_is_malformed(value: Any) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_command_lines(), max_size=30))
 def test_property__any_command_stream_replays_and_views(lines: list[str]) -> None:
-    accounts: dict[str, Account] = {}
-    results = run(*lines, accounts=accounts)
+    store = MemoryStore()
+    results = run(*lines, store=store)
     assert [result["line"] for result in results] == list(range(1, len(lines) + 1))
-    for account in accounts.values():
-        view = jsonl.account_view(account)
-        assert json.loads(jsonl.encode_line(view)) == view
+    for account_id in store.account_ids():
+        account_view = view(store, account_id)
+        assert json.loads(jsonl.encode_line(account_view)) == account_view
 
 
 @pytest.mark.parametrize(
@@ -1387,7 +1594,7 @@ def test_replay__long_amount_is_cut_short_in_the_message() -> None:
         cmd("open_account", id="o", my_share="1", company_share="9"),
         cmd("fund", id="f", amount="1" * 1_000_000),
     ]
-    results = list(replay_lines(io.BytesIO("\n".join(lines).encode()), {}))
+    results = list(replay_lines(io.BytesIO("\n".join(lines).encode()), MemoryStore()))
     assert results[1]["error"]["code"] == "invalid_amount"
     assert "over the limit" in results[1]["error"]["message"]
     assert len(results[1]["error"]["message"]) < 300
@@ -1395,7 +1602,7 @@ def test_replay__long_amount_is_cut_short_in_the_message() -> None:
 
 def test_replay__share_with_too_many_digits_is_out_of_range() -> None:
     lines = [cmd("open_account", id="o", my_share="1" * 30, company_share="9")]
-    (result,) = replay_lines(io.BytesIO("\n".join(lines).encode()), {})
+    (result,) = replay_lines(io.BytesIO("\n".join(lines).encode()), MemoryStore())
     assert result["error"]["code"] == "invalid_shares"
     assert result["error"]["message"] == "my_share '" + "1" * 30 + "' % must be from 0 to 100 %"
 

@@ -1,13 +1,13 @@
 """The ten invariants of spec.md#invariants: each full form holds on real ledgers and catches a
-tampered one, and each inductive contract on `fold` raises when fed an entry (or a kernel bug) that
-breaks it.
+tampered one (a tampered ledger, stored account or stored payouts), and each inductive contract on
+`fold` raises when fed an entry, a lookup (or a kernel bug) that breaks it.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import attrs
 import icontract
@@ -17,6 +17,7 @@ from ppk.kernel import contracts, transitions
 from ppk.kernel.contracts import FULL_INVARIANTS, broken_invariants_over
 from ppk.kernel.state import (
     AMOUNT_MINOR_MAX,
+    NOTHING_RECORDED,
     Account,
     AccountOpened,
     Applied,
@@ -27,10 +28,13 @@ from ppk.kernel.state import (
     Event,
     Fund,
     Funded,
+    Lookup,
     LossOpened,
     LossWrittenOff,
     OpenAccount,
+    Payout,
     PayoutConfirmed,
+    PayoutStatus,
     ProfitWithdrawn,
     RecordBalance,
     Refused,
@@ -109,18 +113,39 @@ SCENARIOS = [
     limits_reached,
 ]
 
-FULL_FORMS: dict[str, Callable[[list[Entry], Account], bool]] = {
-    "I1": contracts.capital_is_conserved_over,
-    "I2": lambda entries, account: contracts.capital_is_never_negative_over(entries),
-    "I3": lambda entries, account: contracts.one_loss_at_a_time_over(entries),
-    "I4": lambda entries, account: contracts.loss_implies_capital_above_balance_over(entries),
-    "I5": contracts.balance_agrees_with_loss_over,
-    "I6": contracts.shares_add_up_to_payments_over,
+FULL_FORMS: dict[str, Callable[[list[Entry], Account, list[Payout]], bool]] = {
+    "I1": lambda entries, account, payouts: contracts.capital_is_conserved_over(entries, account),
+    "I2": lambda entries, account, payouts: contracts.capital_is_never_negative_over(entries),
+    "I3": lambda entries, account, payouts: contracts.one_loss_at_a_time_over(entries),
+    "I4": lambda entries, account, payouts: contracts.loss_implies_capital_above_balance_over(entries),
+    "I5": lambda entries, account, payouts: contracts.balance_agrees_with_loss_over(entries, account),
+    "I6": lambda entries, account, payouts: contracts.shares_add_up_to_payments_over(entries, account),
     "I7": contracts.each_profit_is_one_payout_over,
-    "I8": contracts.commands_are_recorded_once_over,
-    "I9": contracts.losses_are_accounted_over,
-    "I10": lambda entries, account: contracts.amounts_are_not_negative_over(entries),
+    "I8": lambda entries, account, payouts: contracts.commands_are_recorded_once_over(entries, account),
+    "I9": lambda entries, account, payouts: contracts.losses_are_accounted_over(entries, account),
+    "I10": lambda entries, account, payouts: contracts.amounts_are_not_negative_over(entries),
 }
+
+
+def sorted_payouts(payouts: dict[str, Payout]) -> list[Payout]:
+    """Payouts by id, as a store lists them."""
+    return [payouts[payout_id] for payout_id in sorted(payouts)]
+
+
+def replayed(entries: list[Entry]) -> tuple[Account | None, list[Payout]]:
+    """The account and the payouts a ledger replays to, as a store would keep them."""
+    account, payouts = transitions.replay_with_payouts(entries)
+    return account, sorted_payouts(payouts)
+
+
+def with_lookups(entries: list[Entry]) -> Iterator[tuple[Entry, Lookup]]:
+    """Each entry of a ledger (whose ids are unique) with the lookup a store gives its command: the id
+    free, and for a confirmation the payout it names as the earlier entries wrote it."""
+    payouts: dict[str, Payout] = {}
+    for entry in entries:
+        named = transitions.payout_looked_up(entry.command)
+        yield entry, (NOTHING_RECORDED if named is None else Lookup(payout=payouts.get(named)))
+        payouts.update((payout.id, payout) for payout in transitions.payouts_written(entry))
 
 
 def test_full_forms__one_per_invariant_in_spec_order() -> None:
@@ -132,9 +157,9 @@ def test_full_forms__one_per_invariant_in_spec_order() -> None:
 @pytest.mark.parametrize("invariant", list(FULL_FORMS))
 def test_full_form__holds_over_a_real_ledger(book, scenario, invariant) -> None:
     scenario(book)
-    ledger, account = book.ledger(), book.account()
-    assert FULL_FORMS[invariant](ledger, account)
-    assert FULL_INVARIANTS[invariant](ledger, account)
+    ledger, account, payouts = book.ledger(), book.account(), book.payouts()
+    assert FULL_FORMS[invariant](ledger, account, payouts)
+    assert FULL_INVARIANTS[invariant](ledger, account, payouts)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.__name__)
@@ -144,30 +169,32 @@ def test_full_form__every_prefix_of_a_real_ledger_breaks_nothing(book, scenario)
     assert len(ledger) > 5
     for end in range(len(ledger) + 1):
         prefix = ledger[:end]
-        assert broken_invariants_over(prefix, transitions.replay(prefix)) == []
+        assert broken_invariants_over(prefix, *replayed(prefix)) == []
 
 
 def test_full_form__empty_ledger_has_no_account() -> None:
-    assert broken_invariants_over([], None) == []
+    assert broken_invariants_over([], None, []) == []
     assert contracts.capital_is_conserved_over([], None)
 
 
 # --- Tampered ledgers and accounts: each built to break one invariant ---------------------------
 
 
-def replay_unchecked(entries: list[Entry]) -> Account:
-    """The account a (tampered) ledger folds into, without fold's contracts: the stored account
-    agrees with its ledger, so only what the ledger itself breaks is reported."""
+def replay_unchecked(entries: list[Entry]) -> tuple[Account, list[Payout]]:
+    """The account and payouts a (tampered) ledger folds into, without fold's contracts: the stored
+    account and payouts agree with their ledger, so only what the ledger itself breaks is reported."""
     account = None
-    for entry in entries:
-        account = fold.__wrapped__(account, entry)
+    payouts: dict[str, Payout] = {}
+    for entry, lookup in with_lookups(entries):
+        account = fold.__wrapped__(account, entry, lookup)
+        payouts.update((payout.id, payout) for payout in transitions.payouts_written(entry))
     assert account is not None
-    return account
+    return account, sorted_payouts(payouts)
 
 
-def worked(book) -> tuple[list[Entry], Account]:
+def worked(book) -> tuple[list[Entry], Account, list[Payout]]:
     worked_example(book)
-    return list(book.ledger()), book.account()
+    return list(book.ledger()), book.account(), book.payouts()
 
 
 def with_events(entry: Entry, *events: Event) -> Applied:
@@ -212,13 +239,13 @@ def loss_opened(opened_by: str, capital_minor: int, balance_minor: int) -> LossO
 
 
 def test_i1__stored_capital_that_disagrees_with_the_ledger_is_caught(book) -> None:
-    ledger, account = worked(book)
-    assert broken_invariants_over(ledger, attrs.evolve(account, capital_minor=account.capital_minor + 1)) == [
-        "I1"
-    ]
-    assert broken_invariants_over(ledger, attrs.evolve(account, funding_minor=account.funding_minor - 1)) == [
-        "I1"
-    ]
+    ledger, account, payouts = worked(book)
+    assert broken_invariants_over(
+        ledger, attrs.evolve(account, capital_minor=account.capital_minor + 1), payouts
+    ) == ["I1"]
+    assert broken_invariants_over(
+        ledger, attrs.evolve(account, funding_minor=account.funding_minor - 1), payouts
+    ) == ["I1"]
 
 
 def test_i2__capital_closed_past_funding_is_caught() -> None:
@@ -235,7 +262,7 @@ def test_i2__capital_closed_past_funding_is_caught() -> None:
         ),
     ]
     assert not contracts.capital_is_never_negative_over(ledger)
-    assert broken_invariants_over(ledger, replay_unchecked(ledger)) == ["I2", "I10"]
+    assert broken_invariants_over(ledger, *replay_unchecked(ledger)) == ["I2", "I10"]
 
 
 def test_i3__two_losses_opened_at_once_are_caught() -> None:
@@ -249,7 +276,7 @@ def test_i3__two_losses_opened_at_once_are_caught() -> None:
             loss_opened("b1", 100_000, 90_000),
         ),
     ]
-    assert broken_invariants_over(ledger, replay_unchecked(ledger)) == ["I3"]
+    assert broken_invariants_over(ledger, *replay_unchecked(ledger)) == ["I3"]
 
 
 def test_i3__a_second_loss_opened_while_one_is_active_is_caught() -> None:
@@ -269,11 +296,11 @@ def test_i3__a_second_loss_opened_while_one_is_active_is_caught() -> None:
             loss_opened("b2", 100_000, 80_000),
         ),
     ]
-    assert broken_invariants_over(ledger, replay_unchecked(ledger)) == ["I3", "I9"]
+    assert broken_invariants_over(ledger, *replay_unchecked(ledger)) == ["I3", "I9"]
 
 
 def test_i3__capital_closed_without_a_loss_is_caught(book) -> None:
-    ledger, _ = worked(book)
+    ledger, _, _ = worked(book)
     c2 = entry_of(ledger, "c2")
     tampered = [
         *ledger[:1],
@@ -294,7 +321,7 @@ def test_i4__a_loss_with_balance_above_capital_is_caught() -> None:
         ),
     ]
     assert not contracts.loss_implies_capital_above_balance_over(ledger)
-    assert broken_invariants_over(ledger, replay_unchecked(ledger)) == ["I4", "I5"]
+    assert broken_invariants_over(ledger, *replay_unchecked(ledger)) == ["I4", "I5"]
 
 
 def test_i5__a_loss_that_goes_unrecorded_is_caught() -> None:
@@ -302,21 +329,21 @@ def test_i5__a_loss_that_goes_unrecorded_is_caught() -> None:
         *opened_and_funded(),
         record("b1", 90_000, BalanceRecorded(balance_minor=90_000, capital_minor=100_000, date=None)),
     ]
-    assert broken_invariants_over(ledger, replay_unchecked(ledger)) == ["I5"]
+    assert broken_invariants_over(ledger, *replay_unchecked(ledger)) == ["I5"]
 
 
 def test_i5__profit_that_lingers_is_caught(book) -> None:
-    ledger, account = worked(book)
+    ledger, account, payouts = worked(book)
     c7 = entry_of(ledger, "c7")
     assert isinstance(c7, Applied)
     tampered = [with_events(c7, c7.events[0]) if entry is c7 else entry for entry in ledger]
     stored = attrs.evolve(account, balance_minor=120_000)
-    assert "I5" in broken_invariants_over(tampered, stored)
-    assert broken_invariants_over(ledger, stored) == ["I5"]
+    assert "I5" in broken_invariants_over(tampered, stored, payouts)
+    assert broken_invariants_over(ledger, stored, payouts) == ["I5"]
 
 
 def test_i6__a_settlement_whose_shares_do_not_add_up_is_caught(book) -> None:
-    ledger, _ = worked(book)
+    ledger, _, _ = worked(book)
     c6 = entry_of(ledger, "c6")
     assert isinstance(c6, Applied)
     (settled,) = c6.events
@@ -325,36 +352,91 @@ def test_i6__a_settlement_whose_shares_do_not_add_up_is_caught(book) -> None:
         with_events(c6, attrs.evolve(settled, my_share_minor=61)) if entry is c6 else entry
         for entry in ledger
     ]
-    assert broken_invariants_over(tampered, replay_unchecked(tampered)) == ["I6"]
+    assert broken_invariants_over(tampered, *replay_unchecked(tampered)) == ["I6"]
 
 
 def test_i6__stored_share_totals_that_disagree_with_the_ledger_are_caught(book) -> None:
-    ledger, account = worked(book)
+    ledger, account, payouts = worked(book)
     stored = attrs.evolve(
         account, my_share_minor=account.my_share_minor + 1, payments_minor=account.payments_minor + 1
     )
-    assert broken_invariants_over(ledger, stored) == ["I6"]
+    assert broken_invariants_over(ledger, stored, payouts) == ["I6"]
 
 
 def test_i7__a_profit_withdrawn_with_no_payout_is_caught(book) -> None:
-    ledger, account = worked(book)
-    assert broken_invariants_over(
-        ledger, attrs.evolve(account, payouts=account.payouts.delete("acme:c7"))
-    ) == ["I7"]
+    ledger, account, payouts = worked(book)
+    assert [payout.id for payout in payouts] == ["acme:c7"]
+    assert broken_invariants_over(ledger, account, []) == ["I7"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"amount_minor": 29_999}, id="another_amount"),
+        pytest.param({"status": PayoutStatus.PENDING}, id="pending_though_confirmed"),
+        pytest.param({"id": "acme:c6"}, id="another_id"),
+    ],
+)
+def test_i7__a_stored_payout_that_disagrees_with_the_ledger_is_caught(book, changes) -> None:
+    ledger, account, payouts = worked(book)
+    (payout,) = payouts
+    assert broken_invariants_over(ledger, account, [attrs.evolve(payout, **changes)]) == ["I7"]
+
+
+def test_i7__a_stored_payout_no_withdrawal_made_is_caught(book) -> None:
+    ledger, account, payouts = worked(book)
+    extra = Payout(id="acme:c6", amount_minor=1, status=PayoutStatus.PENDING)
+    assert broken_invariants_over(ledger, account, [extra, *payouts]) == ["I7"]
+    assert broken_invariants_over(ledger, account, [*payouts, *payouts]) == ["I7"]
+
+
+@pytest.mark.parametrize(
+    "counter", ["payout_count", "payout_confirmed_count", "payout_confirmed_minor", "profit_withdrawn_minor"]
+)
+@pytest.mark.parametrize("step", [1, -1])
+def test_i7__stored_payout_counters_that_disagree_with_the_ledger_are_caught(book, counter, step) -> None:
+    ledger, account, payouts = worked(book)
+    stored = attrs.evolve(account, **{counter: getattr(account, counter) + step})
+    assert broken_invariants_over(ledger, stored, payouts) == ["I7"]
+
+
+def test_i7__a_withdrawal_under_a_payout_id_not_its_own_is_caught() -> None:
+    ledger = [
+        *opened_and_funded(),
+        record(
+            "b1",
+            120_000,
+            BalanceRecorded(balance_minor=120_000, capital_minor=100_000, date=None),
+            ProfitWithdrawn(payout_id="acme:b2", amount_minor=20_000),
+        ),
+    ]
+    account, payouts = replay_unchecked(ledger)
+    assert [payout.id for payout in payouts] == ["acme:b2"]
+    assert broken_invariants_over(ledger, account, payouts) == ["I7"]
+
+
+def test_i7__a_confirmation_of_another_amount_than_its_payouts_is_caught(book) -> None:
+    ledger, _, _ = worked(book)
+    c8 = entry_of(ledger, "c8")
+    tampered = [
+        with_events(c8, PayoutConfirmed(payout_id="acme:c7", amount_minor=29_999)) if entry is c8 else entry
+        for entry in ledger
+    ]
+    assert broken_invariants_over(tampered, *replay_unchecked(tampered)) == ["I7"]
 
 
 def test_i7__a_payout_confirmed_twice_is_caught(book) -> None:
-    ledger, _ = worked(book)
+    ledger, _, _ = worked(book)
     twice = Applied(
         command=ConfirmPayout(id="c9", account="acme", payout="acme:c7"),
-        events=(PayoutConfirmed(payout_id="acme:c7"),),
+        events=(PayoutConfirmed(payout_id="acme:c7", amount_minor=30_000),),
     )
     tampered = [*ledger, twice]
-    assert broken_invariants_over(tampered, replay_unchecked(tampered)) == ["I7"]
+    assert broken_invariants_over(tampered, *replay_unchecked(tampered)) == ["I7"]
 
 
 def test_i7__a_second_withdrawal_under_an_existing_payout_id_is_caught(book) -> None:
-    ledger, _ = worked(book)
+    ledger, _, _ = worked(book)
     again = record(
         "c9",
         95_000,
@@ -362,47 +444,66 @@ def test_i7__a_second_withdrawal_under_an_existing_payout_id_is_caught(book) -> 
         ProfitWithdrawn(payout_id="acme:c7", amount_minor=5_000),
     )
     tampered = [*ledger, again]
-    assert broken_invariants_over(tampered, replay_unchecked(tampered)) == ["I7"]
+    assert broken_invariants_over(tampered, *replay_unchecked(tampered)) == ["I7"]
 
 
 def test_i7__payouts_that_do_not_sum_to_profit_withdrawn_are_caught(book) -> None:
-    ledger, account = worked(book)
+    ledger, account, payouts = worked(book)
     stored = attrs.evolve(account, profit_withdrawn_minor=account.profit_withdrawn_minor + 1)
-    assert broken_invariants_over(ledger, stored) == ["I7"]
+    assert broken_invariants_over(ledger, stored, payouts) == ["I7"]
 
 
 def test_i8__a_command_id_twice_in_the_ledger_is_caught(book) -> None:
-    ledger, _ = worked(book)
+    ledger, _, _ = worked(book)
     reused = Applied(
         command=SetShares(id="c2", account="acme", my_share_bp=100, company_share_bp=900),
         events=(SharesSet(my_share_bp=100, company_share_bp=900),),
     )
     tampered = [*ledger, reused]
-    assert broken_invariants_over(tampered, replay_unchecked(tampered)) == ["I8"]
+    assert broken_invariants_over(tampered, *replay_unchecked(tampered)) == ["I8"]
 
 
-def test_i8__an_outcome_that_changed_is_caught(book) -> None:
-    ledger, account = worked(book)
+@pytest.mark.parametrize("step", [1, -1])
+def test_i8__a_stored_entry_count_that_disagrees_with_the_ledger_is_caught(book, step) -> None:
+    ledger, account, payouts = worked(book)
+    assert account.entry_count == len(ledger) == 8
+    stored = attrs.evolve(account, entry_count=account.entry_count + step)
+    assert broken_invariants_over(ledger, stored, payouts) == ["I8"]
+
+
+def test_i8__an_entry_dropped_from_the_ledger_is_caught(book) -> None:
+    ledger, account, payouts = worked(book)
     c5 = entry_of(ledger, "c5")
     assert isinstance(c5, Refused)
-    changed = attrs.evolve(c5, message="something else")
-    assert broken_invariants_over(
-        ledger, attrs.evolve(account, outcomes=account.outcomes.set("c5", changed))
-    ) == ["I8"]
-    assert broken_invariants_over(ledger, attrs.evolve(account, outcomes=account.outcomes.delete("c5"))) == [
-        "I8"
-    ]
+    assert broken_invariants_over([entry for entry in ledger if entry is not c5], account, payouts) == ["I8"]
+
+
+def test_i8__an_entry_of_another_account_in_the_ledger_is_caught(book) -> None:
+    ledger, _, _ = worked(book)
+    stray = Refused(command=Settle(id="c9", account="beta", payment_minor=1), code=Code.NO_ACTIVE_LOSS)
+    tampered = [*ledger, stray]
+    assert broken_invariants_over(tampered, *replay_unchecked(tampered)) == ["I8"]
+
+
+def test_i8__a_refusal_reworded_is_the_same_entry(book) -> None:
+    # A refusal is its code (spec.md#storage): its words are not stored, so rewording them is no change.
+    ledger, account, payouts = worked(book)
+    c5 = entry_of(ledger, "c5")
+    assert isinstance(c5, Refused)
+    reworded = attrs.evolve(c5, message="something else")
+    assert reworded == c5
+    tampered = [reworded if entry is c5 else entry for entry in ledger]
+    assert broken_invariants_over(tampered, account, payouts) == []
 
 
 def test_i9__a_settlement_of_a_loss_never_opened_is_caught(book) -> None:
-    ledger, account = worked(book)
+    ledger, account, payouts = worked(book)
     c4 = entry_of(ledger, "c4")
     assert isinstance(c4, Applied)
     (settled,) = c4.events
     paid_other = with_events(c4, attrs.evolve(settled, loss="c9"))
     tampered = [paid_other if entry is c4 else entry for entry in ledger]
-    stored = attrs.evolve(account, outcomes=account.outcomes.set("c4", paid_other))
-    assert broken_invariants_over(tampered, stored) == ["I9"]
+    assert broken_invariants_over(tampered, account, payouts) == ["I9"]
 
 
 def test_i9__a_stored_loss_never_opened_is_caught(book) -> None:
@@ -425,13 +526,13 @@ def test_i9__a_stored_loss_never_opened_is_caught(book) -> None:
 
 
 def test_i10__an_amount_over_the_limit_is_caught(book) -> None:
-    ledger, _ = worked(book)
+    ledger, _, _ = worked(book)
     huge = Applied(
         command=Fund(id="c9", account="acme", amount_minor=1),
         events=(Funded(amount_minor=AMOUNT_MINOR_MAX + 1),),
     )
     tampered = [*ledger, huge]
-    assert broken_invariants_over(tampered, replay_unchecked(tampered)) == ["I10"]
+    assert broken_invariants_over(tampered, *replay_unchecked(tampered)) == ["I10"]
 
 
 def test_i10__a_negative_balance_is_caught() -> None:
@@ -444,16 +545,18 @@ def test_i10__a_negative_balance_is_caught() -> None:
             loss_opened("b1", 100_000, -5),
         ),
     ]
-    assert broken_invariants_over(ledger, replay_unchecked(ledger)) == ["I10"]
+    assert broken_invariants_over(ledger, *replay_unchecked(ledger)) == ["I10"]
 
 
 # --- The inductive contracts on fold -------------------------------------------------------------
 
 
-def broken_fold_contracts(account: Account | None, entry: Entry) -> list[str]:
+def broken_fold_contracts(
+    account: Account | None, entry: Entry, lookup: Lookup = NOTHING_RECORDED
+) -> list[str]:
     """The descriptions of fold's postconditions that the unchecked fold of `entry` breaks."""
-    result = fold.__wrapped__(account, entry)
-    values = {"account": account, "entry": entry, "result": result}
+    result = fold.__wrapped__(account, entry, lookup)
+    values = {"account": account, "entry": entry, "lookup": lookup, "result": result}
     return sorted(
         contract.description
         for contract in fold.__postconditions__
@@ -461,10 +564,12 @@ def broken_fold_contracts(account: Account | None, entry: Entry) -> list[str]:
     )
 
 
-def assert_only_contract_breaks(account: Account | None, entry: Entry, description: str) -> None:
-    assert broken_fold_contracts(account, entry) == [description]
+def assert_only_contract_breaks(
+    account: Account | None, entry: Entry, description: str, lookup: Lookup = NOTHING_RECORDED
+) -> None:
+    assert broken_fold_contracts(account, entry, lookup) == [description]
     with pytest.raises(icontract.ViolationError, match=f"(?m)^{re.escape(description)}: "):
-        fold(account, entry)
+        fold(account, entry, lookup)
 
 
 def test_fold__every_invariant_has_a_contract() -> None:
@@ -478,6 +583,7 @@ def test_fold__every_invariant_has_a_contract() -> None:
         "I5",
         "I6",
         "I6, step",
+        "I7",
         "I7, step",
         "I8, step",
         "I8: a refusal records only its id",
@@ -548,7 +654,7 @@ def test_fold__i2_capital_closed_past_funding_raises(book) -> None:
     # With I1 holding, capital closed past funding is a negative capital: I10 breaks with I2.
     assert broken_fold_contracts(account, entry) == ["I10", "I2"]
     with pytest.raises(icontract.ViolationError, match=r"(?m)^I10: "):
-        fold(account, entry)
+        fold(account, entry, NOTHING_RECORDED)
 
 
 def test_fold__i3_a_loss_opened_while_one_is_active_raises(book) -> None:
@@ -601,7 +707,7 @@ def test_fold__i6_a_settlement_whose_shares_do_not_add_up_raises(book) -> None:
     )
     assert sorted(broken_fold_contracts(account, entry)) == ["I6", "I6, step"]
     with pytest.raises(icontract.ViolationError, match=r"(?m)^I6(, step)?: "):
-        fold(account, entry)
+        fold(account, entry, NOTHING_RECORDED)
 
 
 def test_fold__i6_step_settlements_whose_errors_cancel_raise(book) -> None:
@@ -640,20 +746,81 @@ def test_fold__i7_a_second_withdrawal_under_an_existing_payout_id_raises(book) -
     assert_only_contract_breaks(account, entry, "I7, step")
 
 
-def test_fold__i7_a_payout_confirmed_twice_raises(book) -> None:
-    account = with_payout(book)
+def with_two_payouts(book) -> Account:
+    """acme: payout `acme:b1` of ₹200 confirmed, then payout `acme:b2` of ₹200 pending."""
+    with_payout(book)
     book.confirm_payout("c1", "acme:b1")
-    account = book.account()
-    entry = Applied(
-        command=ConfirmPayout(id="c2", account="acme", payout="acme:b1"),
-        events=(PayoutConfirmed(payout_id="acme:b1"),),
+    book.record_balance("b2", 120_000)
+    assert [payout.amount_minor for payout in book.payouts()] == [20_000, 20_000]
+    return book.account()
+
+
+def confirmation(payout_id: str, amount_minor: int) -> Applied:
+    return Applied(
+        command=ConfirmPayout(id="c9", account="acme", payout=payout_id),
+        events=(PayoutConfirmed(payout_id=payout_id, amount_minor=amount_minor),),
     )
-    assert_only_contract_breaks(account, entry, "I7, step")
+
+
+def test_fold__i7_a_payout_confirmed_twice_raises(book) -> None:
+    # Two payouts of the same amount: confirming the first again keeps every count and sum
+    # consistent, so only the step contract can see that the payout looked up is not pending.
+    account = with_two_payouts(book)
+    confirmed = Lookup(payout=book.payout("acme:b1"))
+    assert confirmed.payout is not None and confirmed.payout.status is PayoutStatus.CONFIRMED
+    assert_only_contract_breaks(account, confirmation("acme:b1", 20_000), "I7, step", confirmed)
+
+
+def test_fold__i7_a_confirmation_of_a_payout_not_looked_up_raises(book) -> None:
+    account = with_payout(book)
+    assert_only_contract_breaks(account, confirmation("acme:b1", 20_000), "I7, step", NOTHING_RECORDED)
+
+
+def test_fold__i7_a_confirmation_of_another_amount_than_its_payouts_raises(book) -> None:
+    # Two pending payouts, so that the counts and sums stay consistent after the confirmation.
+    with_payout(book)
+    book.record_balance("b2", 120_000)
+    account = book.account()
+    pending = Lookup(payout=book.payout("acme:b1"))
+    assert_only_contract_breaks(account, confirmation("acme:b1", 19_999), "I7, step", pending)
+
+
+def test_fold__i7_a_confirmation_naming_another_payout_than_looked_up_raises(book) -> None:
+    account = with_two_payouts(book)
+    entry = Applied(
+        command=ConfirmPayout(id="c9", account="acme", payout="acme:b2"),
+        events=(PayoutConfirmed(payout_id="acme:b1", amount_minor=20_000),),
+    )
+    assert_only_contract_breaks(account, entry, "I7, step", Lookup(payout=book.payout("acme:b2")))
+
+
+def test_fold__i7_payout_counters_that_disagree_raise(book) -> None:
+    account = with_payout(book)
+    tampered = attrs.evolve(account, payout_confirmed_count=account.payout_count + 1)
+    assert_only_contract_breaks(tampered, harmless(), "I7")
 
 
 def test_fold__i8_a_command_id_used_twice_raises(book) -> None:
     account = funded(book)
-    assert_only_contract_breaks(account, harmless("f1"), "I8, step")
+    recorded = book.store.entry("acme", "f1")
+    assert recorded is not None
+    assert_only_contract_breaks(account, harmless("f1"), "I8, step", Lookup(entry=recorded))
+
+
+def test_fold__i8_an_entry_that_is_not_counted_raises(book, monkeypatch) -> None:
+    account = funded(book)
+
+    class UncountingAttrs:
+        """A kernel bug: an entry is folded but the ledger's count does not grow."""
+
+        @staticmethod
+        def evolve(inst, **changes):
+            if set(changes) == {"entry_count"}:
+                changes["entry_count"] = inst.entry_count
+            return attrs.evolve(inst, **changes)
+
+    monkeypatch.setattr(transitions, "attrs", UncountingAttrs)
+    assert_only_contract_breaks(account, harmless(), "I8, step")
 
 
 def test_fold__i8_a_refusal_that_changes_more_than_its_record_raises(book, monkeypatch) -> None:
@@ -667,7 +834,7 @@ def test_fold__i8_a_refusal_that_changes_more_than_its_record_raises(book, monke
 
         @staticmethod
         def evolve(inst, **changes):
-            if set(changes) == {"outcomes"}:
+            if set(changes) == {"entry_count"}:
                 changes["balance_date_latest"] = JAN_12
             return attrs.evolve(inst, **changes)
 
@@ -714,6 +881,7 @@ def test_fold__shares_over_100_percent_raise(book) -> None:
 def test_fold__every_real_entry_breaks_no_contract(book, scenario) -> None:
     scenario(book)
     account = None
-    for entry in book.ledger():
-        assert broken_fold_contracts(account, entry) == []
-        account = fold(account, entry)
+    for entry, lookup in with_lookups(book.ledger()):
+        assert broken_fold_contracts(account, entry, lookup) == []
+        account = fold(account, entry, lookup)
+    assert account == book.account()

@@ -45,6 +45,7 @@ def test_spec__every_invariant_erratum_and_command_has_an_anchor() -> None:
     expected = {f"i{number}" for number in range(1, 11)} | {f"e{number}" for number in range(1, 11)}
     expected |= {"open_account", "fund", "record_balance", "settle", "set_shares", "confirm_payout"}
     expected |= {"rounding", "split", "limits", "fields", "malformed", "amount-grammar", "precedence"}
+    expected |= {"idempotency", "storage", "encoding"}
     assert expected - _anchors() == set()
 
 

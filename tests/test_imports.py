@@ -15,7 +15,9 @@ import ppk.kernel
 from ppk.kernel import contracts, state, transitions
 
 KERNEL_MODULES = [state, contracts, transitions]
-ALLOWED_THIRD_PARTY = {"attrs", "icontract", "immutables"}
+ALLOWED_THIRD_PARTY = {"attrs", "icontract"}
+"""style.md: the kernel imports only the standard library, attrs and icontract. (immutables went with
+the maps the account no longer holds: nothing in it grows with history, spec.md#e6.)"""
 FORBIDDEN = {"json", "logging", "time", "random", "uuid", "os", "sqlalchemy", "ppk.adapters"}
 
 
@@ -53,7 +55,7 @@ def imported_names(module) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("module", KERNEL_MODULES, ids=lambda module: module.__name__)
-def test_imports__kernel_imports_only_stdlib_attrs_icontract_immutables(module) -> None:
+def test_imports__kernel_imports_only_stdlib_attrs_icontract(module) -> None:
     names = imported_names(module)
     assert names, "no imports found: the check would pass vacuously"
     for name in names:
@@ -92,3 +94,23 @@ def test_imports__no_bare_kernel_is_installed(tmp_path: Path) -> None:
 
 def test_imports__ppk_kernel_is_this_checkout() -> None:
     assert Path(ppk.kernel.__file__).resolve().parent == Path(__file__).resolve().parent.parent / "kernel"
+
+
+ADAPTERS = Path(__file__).resolve().parent.parent / "adapters"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(set(ADAPTERS.glob("*.py")) - {ADAPTERS / "__init__.py"}), ids=lambda path: path.name
+)
+def test_imports__production_code_loads_no_test_machinery(path: Path) -> None:
+    # Crash injection lives in ppk.stateful_tests.faults, wrapped around a store from outside; only
+    # `ppk check` loads the state machines, inside the command, when it runs.
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+    assert names, "no imports found: the check would pass vacuously"
+    assert not {name for name in names if name.startswith(("ppk.stateful_tests", "hypothesis"))}

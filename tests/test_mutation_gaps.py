@@ -1,7 +1,8 @@
 """Tests that kill the mutants cosmic-ray found alive (docs/verification.md#mutation-score).
 
-Each pins a behaviour no other test pinned: the preconditions of `decide` and `fold`, the loss a
-capital-closing event must name, and message texts that a clerk reads. The lemmas' domains are
+Each pins a behaviour no other test pinned: the preconditions of `decide` and `fold` (their account,
+and the lookup of their own command's keys), the loss a capital-closing event must name, and message
+texts that a clerk reads. The lemmas' domains are
 properties in stateful_tests/test_mutation_gaps.py.
 """
 
@@ -11,12 +12,17 @@ import icontract
 import pytest
 
 from ppk.kernel.state import (
+    NOTHING_RECORDED,
     AccountOpened,
     Applied,
     Code,
+    ConfirmPayout,
+    Entry,
     Fund,
     Funded,
+    Lookup,
     OpenAccount,
+    Refused,
     Rejected,
     Settle,
     Settled,
@@ -39,7 +45,7 @@ OTHER_ACCOUNTS = pytest.mark.parametrize("other", ["a", "zeta"], ids=["sorts_bef
 def test_decide__a_command_for_another_account_violates_a_precondition(book, other) -> None:
     book.open_account("o1")
     with pytest.raises(icontract.ViolationError):
-        decide(book.account(), Fund(id="f1", account=other, amount_minor=100))
+        decide(book.account(), Fund(id="f1", account=other, amount_minor=100), NOTHING_RECORDED)
 
 
 @OTHER_ACCOUNTS
@@ -49,7 +55,7 @@ def test_fold__an_entry_for_another_account_violates_a_precondition(book, other)
         command=Fund(id="f1", account=other, amount_minor=100), events=(Funded(amount_minor=100),)
     )
     with pytest.raises(icontract.ViolationError):
-        fold(book.account(), entry)
+        fold(book.account(), entry, NOTHING_RECORDED)
 
 
 def test_fold__a_ledger_that_starts_with_anything_but_open_account_violates_a_precondition() -> None:
@@ -58,7 +64,7 @@ def test_fold__a_ledger_that_starts_with_anything_but_open_account_violates_a_pr
         events=(AccountOpened(my_share_bp=100, company_share_bp=900),),
     )
     with pytest.raises(icontract.ViolationError):
-        fold(None, entry)
+        fold(None, entry, NOTHING_RECORDED)
 
 
 @pytest.mark.parametrize("named_loss", ["a", "zz"], ids=["sorts_before", "sorts_after"])
@@ -79,14 +85,83 @@ def test_fold__a_settlement_naming_another_loss_is_an_assertion_error(book, name
         ),
     )
     with pytest.raises(AssertionError, match="capital closes only the active loss"):
-        fold(book.account(), entry)
+        fold(book.account(), entry, NOTHING_RECORDED)
 
 
 def test_decide__a_bad_id_is_malformed_even_with_a_good_account() -> None:
-    decision = decide(None, OpenAccount(id="", account="acme", my_share_bp=100, company_share_bp=900))
+    decision = decide(
+        None, OpenAccount(id="", account="acme", my_share_bp=100, company_share_bp=900), NOTHING_RECORDED
+    )
     assert isinstance(decision, Rejected)
     assert decision.code == Code.MALFORMED
     assert decision.message.startswith("id ")
+
+
+# --- decide and fold take only the lookup of their own command's keys ----------------------------
+
+
+def _recorded_fund(book) -> Entry:
+    book.open_account("o1")
+    book.fund("f1", 100)
+    entry = book.store.entry("acme", "f1")
+    assert entry is not None
+    return entry
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(Fund(id="f2", account="acme", amount_minor=100), id="another_id"),
+        pytest.param(Fund(id="f1", account="beta", amount_minor=100), id="another_account"),
+    ],
+)
+def test_decide__a_lookup_of_another_commands_entry_violates_a_precondition(book, command) -> None:
+    lookup = Lookup(entry=_recorded_fund(book))
+    book.open_account("o1", account="beta")
+    account = book.account(command.account)
+    with pytest.raises(icontract.ViolationError, match="the lookup is this command's"):
+        decide(account, command, lookup)
+    entry = Applied(command=command, events=(Funded(amount_minor=100),))
+    with pytest.raises(icontract.ViolationError, match="the lookup is this entry's"):
+        fold(account, entry, lookup)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(Fund(id="f2", account="acme", amount_minor=100), id="no_confirmation"),
+        pytest.param(ConfirmPayout(id="c1", account="acme", payout="acme:b2"), id="another_payout"),
+    ],
+)
+def test_decide__a_lookup_of_a_payout_the_command_does_not_name_violates_a_precondition(
+    book, command
+) -> None:
+    book.open_account("o1")
+    book.fund("f1", 100_000)
+    book.record_balance("b1", 120_000)
+    lookup = Lookup(payout=book.payout("acme:b1"))
+    with pytest.raises(icontract.ViolationError, match="the lookup is this command's"):
+        decide(book.account(), command, lookup)
+
+
+def test_decide__a_lookup_of_the_named_payout_meets_the_precondition(book) -> None:
+    book.open_account("o1")
+    book.fund("f1", 100_000)
+    book.record_balance("b1", 120_000)
+    command = ConfirmPayout(id="c1", account="acme", payout="acme:b1")
+    decision = decide(book.account(), command, Lookup(payout=book.payout("acme:b1")))
+    assert isinstance(decision, Applied)
+    # The same command without its payout looked up is refused: the kernel trusts its lookup.
+    refused = decide(book.account(), command, NOTHING_RECORDED)
+    assert isinstance(refused, Refused)
+    assert refused.code == Code.UNKNOWN_PAYOUT
+
+
+def test_decide__a_new_account_with_a_history_violates_a_precondition(book) -> None:
+    entry = _recorded_fund(book)
+    command = OpenAccount(id="f1", account="acme", my_share_bp=100, company_share_bp=900)
+    with pytest.raises(icontract.ViolationError, match="a new account has no history"):
+        decide(None, command, Lookup(entry=entry))
 
 
 # --- Messages --------------------------------------------------------------------------------------

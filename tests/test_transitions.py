@@ -1,8 +1,9 @@
 """Every rule and every rejection code of spec.md#commands, at the kernel, with commands built directly.
 
-Each test drives a `book` (tests/conftest.py): after every command it checks that a rejection or a
-repeat changed nothing and a refusal only recorded its id, and after the test that every ledger
-replays to its account and breaks no invariant in its full form.
+Each test drives a `book` (tests/conftest.py) through the `Store` protocol, as a backend does: after
+every command it checks that a rejection or a repeat changed nothing and a refusal only recorded its
+entry under its id, and after the test that every ledger replays to its stored account and payouts
+and breaks no invariant in its full form.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pytest
 
 from ppk.kernel.state import (
     AMOUNT_MINOR_MAX,
+    ID_CHARS_MAX,
+    PAYOUT_CHARS_MAX,
     Account,
     AccountOpened,
     Applied,
@@ -42,7 +45,7 @@ from ppk.kernel.state import (
     Settled,
     SharesSet,
 )
-from ppk.kernel.transitions import execute, payable_minor, replay
+from ppk.kernel.transitions import execute, payable_minor, replay, replay_with_payouts
 
 JAN_1 = datetime.date(2026, 1, 1)
 JAN_5 = datetime.date(2026, 1, 5)
@@ -78,8 +81,11 @@ def test_open_account__creates_the_account_with_its_shares(book) -> None:
     assert (account.id, account.my_share_bp, account.company_share_bp) == ("acme", 100, 900)
     assert (account.capital_minor, account.balance_minor, account.funding_minor) == (0, 0, 0)
     assert account.loss is None
-    assert dict(account.payouts) == {}
-    assert dict(account.outcomes) == {"o1": decision}
+    assert book.payouts() == []
+    assert (account.payout_count, account.payout_confirmed_count, account.payout_confirmed_minor) == (0, 0, 0)
+    assert account.entry_count == 1
+    assert book.ledger() == [decision]
+    assert book.store.entry("acme", "o1") == decision
 
 
 def test_open_account__existing_account_is_account_exists(book) -> None:
@@ -87,7 +93,7 @@ def test_open_account__existing_account_is_account_exists(book) -> None:
     before = book.account()
     assert rejection(book.open_account("o2", 100, 900)) == Code.ACCOUNT_EXISTS
     assert book.account() is before
-    assert "o2" not in before.outcomes
+    assert book.store.entry("acme", "o2") is None
     # A rejection is not recorded: the id is still free.
     assert book.run(Fund(id="o2", account="acme", amount_minor=1)) == ["applied"]
 
@@ -108,7 +114,8 @@ def test_open_account__same_id_different_shares_is_idempotency_conflict(book) ->
 
 def test_open_account__rejected_open_leaves_no_account_and_its_id_free(book) -> None:
     assert rejection(book.open_account("o1", 10_001, 0)) == Code.INVALID_SHARES
-    assert book.accounts == {}
+    assert book.store.account_ids() == []
+    assert book.store.entry("acme", "o1") is None
     assert book.run(OpenAccount(id="o1", account="acme", my_share_bp=100, company_share_bp=900)) == [
         "applied"
     ]
@@ -139,7 +146,7 @@ INVALID_SHARES = [
 @pytest.mark.parametrize(("my_share_bp", "company_share_bp"), INVALID_SHARES)
 def test_open_account__invalid_shares(book, my_share_bp, company_share_bp) -> None:
     assert rejection(book.open_account("o1", my_share_bp, company_share_bp)) == Code.INVALID_SHARES
-    assert book.accounts == {}
+    assert book.store.account_ids() == []
 
 
 @pytest.mark.parametrize(("my_share_bp", "company_share_bp"), INVALID_SHARES)
@@ -236,9 +243,8 @@ def test_record_balance__profit_is_withdrawn_as_a_pending_payout(book) -> None:
     assert account.balance_minor == account.capital_minor == 100_000
     assert account.profit_withdrawn_minor == 20_000
     assert account.loss is None
-    assert dict(account.payouts) == {
-        "acme:b1": Payout(id="acme:b1", amount_minor=20_000, status=PayoutStatus.PENDING)
-    }
+    assert book.payouts() == [Payout(id="acme:b1", amount_minor=20_000, status=PayoutStatus.PENDING)]
+    assert (account.payout_count, account.payout_confirmed_count, account.payout_confirmed_minor) == (1, 0, 0)
 
 
 def test_record_balance__loss_opens_with_the_shares_frozen(book) -> None:
@@ -320,7 +326,8 @@ def test_record_balance__equal_balance_sets_balance_only(book) -> None:
     assert isinstance(decision, Applied)
     assert decision.events == (BalanceRecorded(balance_minor=100_000, capital_minor=100_000, date=JAN_5),)
     after = book.account()
-    assert attrs.evolve(after, outcomes=before.outcomes, balance_date_latest=None) == before
+    assert attrs.evolve(after, entry_count=before.entry_count, balance_date_latest=None) == before
+    assert after.entry_count == before.entry_count + 1
     assert after.balance_date_latest == JAN_5
 
 
@@ -383,7 +390,8 @@ def test_record_balance__limit_exceeded_on_profit_withdrawn(book) -> None:
     assert refusal(book.record_balance("b2", 1)) == Code.LIMIT_EXCEEDED
     account = book.account()
     assert account.profit_withdrawn_minor == AMOUNT_MINOR_MAX
-    assert list(account.payouts) == ["acme:b1"]
+    assert [payout.id for payout in book.payouts()] == ["acme:b1"]
+    assert account.payout_count == 1
     # A balance that is no profit is not limited by it.
     assert book.run(RecordBalance(id="b3", account="acme", balance_minor=0)) == ["applied"]
 
@@ -620,9 +628,13 @@ def test_confirm_payout__marks_the_payout_confirmed(book) -> None:
     profit_withdrawn(book)
     decision = book.confirm_payout("c1", "acme:b1")
     assert isinstance(decision, Applied)
-    assert decision.events == (PayoutConfirmed(payout_id="acme:b1"),)
-    assert book.account().payouts["acme:b1"] == Payout(
-        id="acme:b1", amount_minor=20_000, status=PayoutStatus.CONFIRMED
+    assert decision.events == (PayoutConfirmed(payout_id="acme:b1", amount_minor=20_000),)
+    assert book.payouts() == [Payout(id="acme:b1", amount_minor=20_000, status=PayoutStatus.CONFIRMED)]
+    account = book.account()
+    assert (account.payout_count, account.payout_confirmed_count, account.payout_confirmed_minor) == (
+        1,
+        1,
+        20_000,
     )
 
 
@@ -639,15 +651,107 @@ def test_confirm_payout__confirming_twice_under_different_ids_is_applied_and_cha
     assert isinstance(decision, Applied)
     assert decision.events == ()
     after = book.account()
-    assert attrs.evolve(after, outcomes=before.outcomes) == before
-    assert after.outcomes["c2"] == decision
+    assert attrs.evolve(after, entry_count=before.entry_count) == before
+    assert after.entry_count == before.entry_count + 1
+    assert book.store.entry("acme", "c2") == decision
+    assert book.payout("acme:b1").status is PayoutStatus.CONFIRMED
 
 
 def test_confirm_payout__payout_of_another_account_is_unknown(book) -> None:
     profit_withdrawn(book)
     book.open_account("o1", account="beta")
     assert refusal(book.confirm_payout("c1", "acme:b1", account="beta")) == Code.UNKNOWN_PAYOUT
-    assert book.account().payouts["acme:b1"].status is PayoutStatus.PENDING
+    assert book.payout("acme:b1").status is PayoutStatus.PENDING
+    assert book.payouts("beta") == []
+
+
+# --- confirm_payout: the payout rule (spec.md#fields), for commands a backend builds -------------
+
+
+def real_payout_of(book, payout_chars: int) -> str:
+    """A pending payout whose id is `payout_chars` long: `<account>:<command id>` of a withdrawal made
+    on an account named to fit, with a command id of the longest allowed length, 128."""
+    account_id = "a" * (payout_chars - 1 - ID_CHARS_MAX)
+    command_id = "b" * ID_CHARS_MAX
+    book.open_account("o1", account=account_id)
+    book.fund("f1", 100_000, account=account_id)
+    assert isinstance(book.record_balance(command_id, 120_000, account=account_id), Applied)
+    (payout,) = book.payouts(account_id)
+    assert len(payout.id) == payout_chars
+    return payout.id
+
+
+@pytest.mark.parametrize("payout_chars", [192, PAYOUT_CHARS_MAX])
+def test_confirm_payout__payout_of_192_or_193_characters_reaches_the_state_rules(book, payout_chars) -> None:
+    payout = real_payout_of(book, payout_chars)
+    account_id = payout.split(":")[0]
+    assert book.run(ConfirmPayout(id="c1", account=account_id, payout=payout)) == ["applied"]
+    assert book.payout(payout, account_id).status is PayoutStatus.CONFIRMED
+    # A payout id of that length that names no payout is unknown: it passed the payout rule.
+    made_up = "z" * payout_chars
+    assert refusal(book.confirm_payout("c2", made_up, account=account_id)) == Code.UNKNOWN_PAYOUT
+
+
+def test_confirm_payout__payout_of_193_characters_is_accepted(book) -> None:
+    assert PAYOUT_CHARS_MAX == 193
+    book.open_account("o1")
+    assert refusal(book.confirm_payout("c1", "p" * 193)) == Code.UNKNOWN_PAYOUT
+
+
+def test_confirm_payout__payout_of_192_characters_is_accepted(book) -> None:
+    book.open_account("o1")
+    assert refusal(book.confirm_payout("c1", "p" * 192)) == Code.UNKNOWN_PAYOUT
+
+
+def test_confirm_payout__payout_of_193_astral_characters_is_accepted(book) -> None:
+    # The rule counts characters (code points), not UTF-8 bytes or UTF-16 units.
+    book.open_account("o1")
+    assert refusal(book.confirm_payout("c1", "\U0001f600" * 193)) == Code.UNKNOWN_PAYOUT
+    assert rejection(book.confirm_payout("c2", "\U0001f600" * 194)) == Code.MALFORMED
+
+
+@pytest.mark.parametrize(
+    ("payout", "words"),
+    [
+        pytest.param("p" * 194, ["payout", "1 to 193 characters", "not 194"], id="payout_of_194_characters"),
+        pytest.param("", ["payout", "1 to 193 characters", "not 0"], id="empty_payout"),
+        pytest.param("a\x00b", ["payout", "control character U+0000"], id="payout_with_nul"),
+        pytest.param("a\nb", ["payout", "control character U+000A"], id="payout_with_newline"),
+        pytest.param("a\x7fb", ["payout", "control character U+007F"], id="payout_with_delete"),
+        pytest.param("a\x85b", ["payout", "control character U+0085"], id="payout_with_c1_control"),
+        pytest.param("\ud800", ["payout", "lone surrogate U+D800"], id="payout_with_lone_surrogate"),
+        pytest.param("a\udc00", ["payout", "lone surrogate U+DC00"], id="payout_with_lone_low_surrogate"),
+    ],
+)
+def test_confirm_payout__payout_outside_the_rules_is_malformed_and_not_recorded(book, payout, words) -> None:
+    profit_withdrawn(book)
+    decision = book.confirm_payout("c1", payout)
+    assert rejection(decision) == Code.MALFORMED
+    for word in words:
+        assert word in decision.message
+    # Nothing is recorded (book.do checked it): the id is still free for a well-formed command.
+    assert book.store.entry("acme", "c1") is None
+    assert book.run(ConfirmPayout(id="c1", account="acme", payout="acme:b1")) == ["applied"]
+
+
+def test_confirm_payout__payout_of_194_characters_is_malformed(book) -> None:
+    book.open_account("o1")
+    assert rejection(book.confirm_payout("c1", "p" * 194)) == Code.MALFORMED
+    assert book.store.entry("acme", "c1") is None
+
+
+def test_confirm_payout__payout_with_nul_is_malformed_and_not_recorded(book) -> None:
+    # The seed refused it and recorded it: PostgreSQL cannot store a NUL in text.
+    book.open_account("o1")
+    assert rejection(book.confirm_payout("c1", "a\x00b")) == Code.MALFORMED
+    assert book.store.entry("acme", "c1") is None
+    assert book.account().entry_count == 1
+    assert refusal(book.confirm_payout("c1", "ab")) == Code.UNKNOWN_PAYOUT
+
+
+def test_confirm_payout__malformed_payout_is_malformed_before_unknown_account(book) -> None:
+    assert rejection(book.confirm_payout("c1", "a\x00b", account="ghost")) == Code.MALFORMED
+    assert rejection(book.confirm_payout("c1", "ab", account="ghost")) == Code.UNKNOWN_ACCOUNT
 
 
 # --- malformed and unknown_account --------------------------------------------------------------
@@ -697,7 +801,8 @@ def test_decide__longest_id_and_account_are_well_formed(book) -> None:
 def test_decide__unknown_account(book, command: Command) -> None:
     book.open_account("o1")
     assert rejection(book.do(command)) == Code.UNKNOWN_ACCOUNT
-    assert "ghost" not in book.accounts
+    assert book.store.account("ghost") is None
+    assert book.store.account_ids() == ["acme"]
 
 
 # --- idempotency ---------------------------------------------------------------------------------
@@ -777,11 +882,29 @@ def test_decide__retry_of_a_refused_command_keeps_its_refusal_after_the_state_al
     assert refusal(first) == code
     assert book.run(*now_allowed_by) == ["applied"] * len(now_allowed_by)
     # The same command under a fresh id would now be applied ...
-    assert isinstance(execute(book.account(), attrs.evolve(refused, id="fresh"))[0], Applied)
+    fresh = attrs.evolve(refused, id="fresh")
+    assert isinstance(execute(book.account(), fresh, book.lookup(fresh))[0], Applied)
     # ... but its id's outcome never changes.
     before = book.account()
     assert book.do(attrs.evolve(refused)) == Repeated(entry=first)
     assert book.account() is before
+
+
+def test_decide__a_refusal_is_its_command_and_code_not_its_message(book) -> None:
+    opened_with_loss(book)
+    first = book.settle("x1", 5_000)
+    assert refusal(first) == Code.PAYMENT_EXCEEDS_PAYABLE
+    assert first.message.startswith("payment 50.00 is more than the payable 10.00")
+    reworded = Refused(command=first.command, code=first.code, message="worded otherwise")
+    assert reworded == first
+    assert hash(reworded) == hash(first)
+    assert "message" not in repr(first)
+    assert Refused(command=first.command, code=Code.NO_ACTIVE_LOSS, message=first.message) != first
+    # The stored entry keeps no words; the retry is answered with the stored entry.
+    retried = book.settle("x1", 5_000)
+    assert retried == Repeated(entry=reworded)
+    assert isinstance(retried, Repeated)
+    assert retried.entry.code == Code.PAYMENT_EXCEEDS_PAYABLE
 
 
 def test_decide__retry_of_a_stale_balance_keeps_its_refusal(book) -> None:
@@ -852,7 +975,7 @@ def test_decide__changed_payload_of_a_refused_id_is_idempotency_conflict(book) -
 def test_decide__a_rejected_id_stays_free(book, rejected) -> None:
     book.open_account("o1")
     assert isinstance(book.do(rejected), Rejected)
-    assert "x1" not in book.account().outcomes
+    assert book.store.entry("acme", "x1") is None
     assert book.run(Fund(id="x1", account="acme", amount_minor=100)) == ["applied"]
 
 
@@ -942,14 +1065,18 @@ def test_decide__a_rejection_changes_nothing_and_records_nothing(book, setup, co
     book.run(*setup)
     before = book.account()
     ledger_before = list(book.ledger())
-    decision, after = execute(before if command.account == "acme" else None, command)
+    payouts_before = book.payouts()
+    recorded_before = book.store.entry(command.account, command.id)
+    decision, after = execute(before if command.account == "acme" else None, command, book.lookup(command))
     assert rejection(decision) == code
     if command.account == "acme":
         assert after is before
     assert book.do(command) == decision
     assert book.account() is before
-    assert len(book.account().outcomes) == len(before.outcomes)
+    assert book.account().entry_count == before.entry_count == len(ledger_before)
     assert book.ledger() == ledger_before
+    assert book.payouts() == payouts_before
+    assert book.store.entry(command.account, command.id) == recorded_before
 
 
 @pytest.mark.parametrize(("setup", "command", "code"), REFUSALS)
@@ -960,9 +1087,9 @@ def test_decide__a_refusal_records_only_its_id(book, setup, command, code) -> No
     decision = book.do(command)
     assert refusal(decision) == code
     after = book.account()
-    assert attrs.evolve(after, outcomes=before.outcomes) == before
-    assert len(after.outcomes) == len(before.outcomes) + 1
-    assert after.outcomes[command.id] is decision
+    assert attrs.evolve(after, entry_count=before.entry_count) == before
+    assert after.entry_count == before.entry_count + 1
+    assert book.store.entry("acme", command.id) == decision
     assert book.ledger()[-1] is decision
     assert decision.command is command
     assert decision.message
@@ -1011,6 +1138,11 @@ def _odd_id_applied() -> Entry:
     )
 
 
+def _nul_payout_refused() -> Entry:
+    """A refusal of a payout id holding a NUL, recorded as ledgers were before the payout rule."""
+    return Refused(command=ConfirmPayout(id="c1", account="acme", payout="a\x00b"), code=Code.UNKNOWN_PAYOUT)
+
+
 # Each row: the account's history after `o1` opens acme with 1 % + 9 %, a command breaking two or
 # more rules, and the code of the rule that wins. One row per adjacent pair of spec.md#precedence.
 PRECEDENCE = [
@@ -1028,6 +1160,18 @@ PRECEDENCE = [
     ),
     pytest.param(
         [], Fund(id="", account="ghost", amount_minor=1), "malformed", id="malformed_before_unknown_account"
+    ),
+    pytest.param(
+        [_nul_payout_refused()],
+        ConfirmPayout(id="c1", account="acme", payout="a\x00b"),
+        "malformed",
+        id="malformed_payout_before_recorded_refusal",
+    ),
+    pytest.param(
+        [],
+        ConfirmPayout(id="x1", account="ghost", payout=""),
+        "malformed",
+        id="malformed_payout_before_unknown_account",
     ),
     pytest.param(
         [],
@@ -1225,7 +1369,10 @@ def test_replay__every_ledger_folds_back_into_its_account(book) -> None:
     book.open_account("o1", account="beta")
     assert replay(book.ledger()) == book.account()
     assert replay(book.ledger("beta")) == book.account("beta")
-    assert len(book.ledger()) == len(book.account().outcomes)
+    assert len(book.ledger()) == book.account().entry_count == 11
+    account, payouts = replay_with_payouts(book.ledger())
+    assert account == book.account()
+    assert sorted(payouts.values(), key=lambda payout: payout.id) == book.payouts()
 
 
 # --- the worked example of docs/spec.md ----------------------------------------------------------
@@ -1301,12 +1448,14 @@ def test_worked_example__every_figure(book) -> None:
     )
     acme = book.account()
     assert (acme.capital_minor, acme.balance_minor, acme.profit_withdrawn_minor) == (90_000, 90_000, 30_000)
-    assert acme.payouts["acme:c7"].status is PayoutStatus.PENDING
+    assert book.payouts() == [Payout(id="acme:c7", amount_minor=30_000, status=PayoutStatus.PENDING)]
 
     assert book.run(ConfirmPayout(id="c8", account="acme", payout="acme:c7")) == ["applied"]
     acme = book.account()
-    assert acme.payouts["acme:c7"] == Payout(id="acme:c7", amount_minor=30_000, status=PayoutStatus.CONFIRMED)
+    assert book.payouts() == [Payout(id="acme:c7", amount_minor=30_000, status=PayoutStatus.CONFIRMED)]
     assert acme.funding_minor == 100_000
     assert acme.balance_date_latest == datetime.date(2026, 1, 12)
-    assert sorted(acme.outcomes) == ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"]
+    assert [entry.command.id for entry in book.ledger()] == ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"]
+    assert acme.entry_count == 8
+    assert (acme.payout_count, acme.payout_confirmed_count, acme.payout_confirmed_minor) == (1, 1, 30_000)
     assert replay(book.ledger()) == acme
