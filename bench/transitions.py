@@ -2,10 +2,13 @@
 
 icontract decides at import time whether contracts run (`enabled=__debug__`), so this process runs
 the same workload in two children, `python` (contracts on) and `python -O` (contracts off). Each
-child builds one account's history by driving `execute` and keeps it; then, round after round, the
-parent has the two time the same batch of further transitions on that account at several ages, one
-child after the other in alternating order, and reports medians and the ratios measured within each
-round. spec.md#e6 says the cost of a transition must not grow with the ledger.
+child builds one account's history by driving `execute` as a store would, keeping beside the
+account what a store keeps by key (the entries by command id, the payouts by id); then, round after
+round, the parent has the two time the same batch of further transitions on that account at several
+ages, one child after the other in alternating order, and reports medians and the ratios measured
+within each round. spec.md#e6 says the cost of a transition must not grow with the ledger, and
+spec.md#storage that the account's value does not either: the storage view sets the bytes of the
+value beside those of what a store looks up by key and of the whole history it keeps.
 
 Run `python bench/transitions.py [--quick]`; `--profile` prints where a contracts-on run spends its
 time instead. bench/README.md explains each figure. Timings are never asserted by the tests.
@@ -19,6 +22,7 @@ import cProfile
 import datetime
 import enum
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -37,23 +41,43 @@ from typing import Any, Final, TypeAlias, TypedDict, TypeVar
 import attrs
 import icontract
 
+from ppk.adapters.canonical import encode_entry
 from ppk.kernel import transitions as kernel_transitions
 from ppk.kernel.state import (
+    ACCOUNT_CHARS_MAX,
+    AMOUNT_MINOR_MAX,
     BP_PER_WHOLE,
+    ID_CHARS_MAX,
+    NOTHING_RECORDED,
     Account,
     Applied,
     Code,
     Command,
     ConfirmPayout,
+    Decision,
+    Entry,
     Fund,
+    Lookup,
+    Loss,
     OpenAccount,
+    Payout,
+    PayoutStatus,
     RecordBalance,
     Refused,
+    Repeated,
     SetShares,
     Settle,
     Settled,
+    payout_id,
 )
-from ppk.kernel.transitions import execute, fold, payable_minor, payout_id
+from ppk.kernel.transitions import (
+    decide,
+    execute,
+    fold,
+    payable_minor,
+    payout_looked_up,
+    payouts_written,
+)
 
 # --- What is measured, and how long ---------------------------------------------------------------
 
@@ -82,7 +106,7 @@ class Plan:
 PLAN_DEFAULT: Final = Plan(
     history_entries=(10**2, 10**3, 10**4, 10**5),
     overhead_history_entries=10**3,
-    batch_cycles=40,
+    batch_cycles=30,
     repeats=3,
     rounds=40,
 )
@@ -208,6 +232,13 @@ def _present(value: T | None, message: str) -> T:
     return value
 
 
+def _recorded(decision: Decision) -> Entry:
+    """`decision`, which the benchmark's setup promises is a ledger entry; narrowed for the type checker."""
+    if not isinstance(decision, (Applied, Refused)):
+        raise RuntimeError(f"every benchmark command is recorded, not {decision!r}")
+    return decision
+
+
 def _active_payable_minor(account: Account) -> int:
     loss = _present(account.loss, "a settlement needs an active loss")
     return payable_minor(loss.remaining_minor, loss.my_share_bp + loss.company_share_bp)
@@ -242,6 +273,57 @@ def applicable(kind: Kind, account: Account, payouts_pending: int) -> bool:
 
 
 @attrs.define
+class KeyedHistory:
+    """What a store keeps of one account's history, by key: its entries by command id, its payouts by id.
+
+    It does what `ppk.adapters.store.MemoryStore` does for one account, with two differences the
+    benchmark needs: a copy of it at one age stays what it was at that age (`snapshot`), and a layer
+    over one age (`base`) records a batch's entries and payouts without changing that age.
+    """
+
+    entries: dict[str, Entry] = attrs.Factory(dict)
+    """The recorded entries by command id, in ledger order."""
+    payouts: dict[str, Payout] = attrs.Factory(dict)
+    """The payouts by payout id, as the latest entry that wrote each left it."""
+    base: KeyedHistory | None = None
+    """The history this one is a layer over, read where this one holds nothing under a key."""
+
+    def lookup(self, account: Account | None, command: Command) -> Lookup:
+        """spec.md#storage: what is recorded under the keys `command` names, as a store hands it over."""
+        if account is None:
+            return NOTHING_RECORDED
+        entry = self._entry(command.id)
+        named = payout_looked_up(command)
+        payout = None if named is None else self._payout(named)
+        if entry is None and payout is None:
+            return NOTHING_RECORDED
+        return Lookup(entry=entry, payout=payout)
+
+    def _entry(self, command_id: str) -> Entry | None:
+        entry = self.entries.get(command_id)
+        if entry is None and self.base is not None:
+            return self.base._entry(command_id)
+        return entry
+
+    def _payout(self, payout_id_: str) -> Payout | None:
+        payout = self.payouts.get(payout_id_)
+        if payout is None and self.base is not None:
+            return self.base._payout(payout_id_)
+        return payout
+
+    def record(self, entry: Entry) -> None:
+        """Keep an entry and the payouts it writes, as a store does in the entry's transaction."""
+        self.entries[entry.command.id] = entry
+        for payout in payouts_written(entry):
+            self.payouts[payout.id] = payout
+
+    def snapshot(self) -> KeyedHistory:
+        """This history as it is now, unchanged by what is recorded later (its values are immutable)."""
+        _require(self.base is None, "only a whole history is copied")
+        return KeyedHistory(entries=dict(self.entries), payouts=dict(self.payouts))
+
+
+@attrs.define
 class Driver:
     """Writes commands of a chosen kind against the current account and drives them through `execute`."""
 
@@ -250,6 +332,8 @@ class Driver:
     shares_bp: tuple[tuple[int, int], ...]
     day: datetime.date
     """The date of the next recorded balance; it only moves forward."""
+    history: KeyedHistory
+    """Where the entries are recorded and the lookups are made, as by a store."""
     payouts_pending: list[str] = attrs.Factory(list)
     """Payouts this driver created and has not confirmed yet."""
     commands_written: int = 0
@@ -309,69 +393,231 @@ class Driver:
         self.day += datetime.timedelta(days=1)
         return RecordBalance(id=command_id, account=ACCOUNT_ID, balance_minor=balance_minor, date=date)
 
-    def step(self, kind: Kind, account: Account) -> tuple[Command, Account]:
-        """Write a command of `kind`, execute it, and check it got the outcome its kind names."""
+    def step(self, kind: Kind, account: Account) -> tuple[Command, Lookup, Account]:
+        """Write a command of `kind`, look up its keys, execute it, record its entry, and check that it
+        got the outcome its kind names."""
         command = self.command(kind, account)
-        decision, account_after = execute(account, command)
+        lookup = self.history.lookup(account, command)
+        if lookup.entry is not None:
+            raise RuntimeError(f"{command!r} reuses a recorded id")
+        decision, account_after = execute(account, command, lookup)
+        # The messages are written only on failure: a repr per step would weigh on the build.
         code = REFUSAL_CODES.get(kind)
-        if code is None:
-            _require(isinstance(decision, Applied), f"{kind} {command!r} was not applied: {decision!r}")
-        else:
-            _require(
-                isinstance(decision, Refused) and decision.code is code,
-                f"{kind} {command!r} was not refused with {code}: {decision!r}",
-            )
+        if code is None and not isinstance(decision, Applied):
+            raise RuntimeError(f"{kind} {command!r} was not applied: {decision!r}")
+        if code is not None and not (isinstance(decision, Refused) and decision.code is code):
+            raise RuntimeError(f"{kind} {command!r} was not refused with {code}: {decision!r}")
+        self.history.record(_recorded(decision))
         after = _present(account_after, "an account never disappears")
         if kind is Kind.RECORD_BALANCE_PROFIT:
             self.payouts_pending.append(payout_id(ACCOUNT_ID, command.id))
-        return command, after
+        return command, lookup, after
 
 
-def build_histories(history_entries: Sequence[int]) -> tuple[dict[int, Account], Counter[Kind]]:
-    """One account, aged by `execute` to the largest size; the same account at every smaller one."""
+@attrs.frozen(kw_only=True)
+class Aged:
+    """The account at one age, and the history a store keeps for it at that age."""
+
+    account: Account
+    history: KeyedHistory
+
+
+def build_histories(history_entries: Sequence[int]) -> tuple[dict[int, Aged], Counter[Kind]]:
+    """One account, aged by `execute` to the largest size; the account and its keyed history at every
+    size on the way."""
     rng = random.Random(HISTORY_SEED)
-    driver = Driver(rng=rng, id_prefix="h", shares_bp=HISTORY_SHARES_BP, day=DAY_FIRST)
+    history = KeyedHistory()
+    driver = Driver(rng=rng, id_prefix="h", shares_bp=HISTORY_SHARES_BP, day=DAY_FIRST, history=history)
     opening = OpenAccount(id="h0", account=ACCOUNT_ID, my_share_bp=100, company_share_bp=900)
-    _, opened = execute(None, opening)
+    decision, opened = execute(None, opening, history.lookup(None, opening))
+    history.record(_recorded(decision))
     account = _present(opened, "open_account opens the account")
-    snapshots: dict[int, Account] = {}
+    aged: dict[int, Aged] = {}
     kinds: Counter[Kind] = Counter()
     wanted = set(history_entries)
+    largest = max(history_entries)
     # Every command the driver writes is recorded, so each step adds exactly one ledger entry.
-    for _ in range(max(history_entries) - 1):
+    for _ in range(largest - 1):
         weights = HISTORY_WEIGHTS_WITH_LOSS if account.loss is not None else HISTORY_WEIGHTS_WITHOUT_LOSS
         (kind,) = rng.choices(list(weights), weights=list(weights.values()))
         if not applicable(kind, account, len(driver.payouts_pending)):
             kind = Kind.FUND
-        _, account = driver.step(kind, account)
+        _, _, account = driver.step(kind, account)
         kinds[kind] += 1
-        if len(account.outcomes) in wanted:
-            snapshots[len(account.outcomes)] = account
-    _require(sorted(snapshots) == sorted(wanted), f"history sizes {sorted(snapshots)} != {sorted(wanted)}")
-    return snapshots, kinds
+        if account.entry_count in wanted:
+            # The largest age keeps the history itself: nothing is recorded after it.
+            kept = history if account.entry_count == largest else history.snapshot()
+            aged[account.entry_count] = Aged(account=account, history=kept)
+    _require(sorted(aged) == sorted(wanted), f"history sizes {sorted(aged)} != {sorted(wanted)}")
+    for size, at in aged.items():
+        _require(
+            len(at.history.entries) == size
+            and len(at.history.payouts) == at.account.payout_count
+            and sum(p.status is PayoutStatus.CONFIRMED for p in at.history.payouts.values())
+            == at.account.payout_confirmed_count,
+            f"the keyed history of {size} entries does not agree with its account's counters",
+        )
+    return aged, kinds
 
 
 @attrs.frozen(kw_only=True)
 class Batch:
-    """A fixed run of commands, each with a fresh id, that replays from `base` to the same result."""
+    """A fixed run of commands, each with a fresh id, that replays from `base` to the same result.
+
+    `lookups` are what a store would hand the kernel for each command, looked up by key while the
+    batch was planned against the history of its age and the batch's own earlier entries: the
+    batch adds only fresh ids and its own payouts, so they are the same on every replay. Timing
+    `execute(account, command, lookup)` leaves the lookup out: it is the store's work, not the
+    transition's.
+    """
 
     base: Account
     kinds: tuple[Kind, ...]
     commands: tuple[Command, ...]
+    lookups: tuple[Lookup, ...]
 
 
-def plan_batch(base: Account, cycles: int) -> Batch:
+def plan_batch(aged: Aged, cycles: int) -> Batch:
     """Settle any active loss, then run `BATCH_CYCLE` `cycles` times; every outcome checked."""
+    base = aged.account
     day = base.balance_date_latest or DAY_FIRST
-    driver = Driver(rng=random.Random(BATCH_SEED), id_prefix="b", shares_bp=BATCH_SHARES_BP, day=day)
+    driver = Driver(
+        rng=random.Random(BATCH_SEED),
+        id_prefix="b",
+        shares_bp=BATCH_SHARES_BP,
+        day=day,
+        history=KeyedHistory(base=aged.history),
+    )
     kinds = [Kind.SETTLE_FULL if base.loss is not None else Kind.FUND]
     kinds += list(BATCH_CYCLE) * cycles
     commands: list[Command] = []
+    lookups: list[Lookup] = []
     account = base
     for kind in kinds:
-        command, account = driver.step(kind, account)
+        command, lookup, account = driver.step(kind, account)
         commands.append(command)
-    return Batch(base=base, kinds=tuple(kinds), commands=tuple(commands))
+        lookups.append(lookup)
+    return Batch(base=base, kinds=tuple(kinds), commands=tuple(commands), lookups=tuple(lookups))
+
+
+# --- The storage view: what the account's value takes, and what a store keeps by key ----------------
+
+
+def deep_bytes(*roots: object) -> int:
+    """`sys.getsizeof` summed over the values reachable from `roots` through attrs fields, tuples and
+    dicts (keys and values), each object counted once; None, which a store keeps as nothing, is not
+    counted."""
+    seen: set[int] = set()
+    total = 0
+    stack = list(roots)
+    while stack:
+        value = stack.pop()
+        if value is None or id(value) in seen:
+            continue
+        seen.add(id(value))
+        total += sys.getsizeof(value)
+        cls = type(value)
+        if attrs.has(cls):
+            stack.extend(getattr(value, field.name) for field in attrs.fields(cls))
+        elif isinstance(value, (tuple, list)):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+    return total
+
+
+class StorageView(TypedDict):
+    """At one age: the bytes of the account's value beside those of what a store keeps by key."""
+
+    account_bytes: int
+    """Deep size of the account's value (`Account`, its `Loss` if one is active, strings, ints, date)."""
+    loss_active: bool
+    """Whether the account holds an active loss at that age: the one part of it that comes and goes."""
+    account_bytes_batch_max: int
+    """The largest deep size of the account over the batch from that age, whose transitions open,
+    settle and write off losses: the same states at every age, so the figure compares across ages."""
+    lookup_bytes: int
+    """Deep size of the largest lookup one command can need: a retry of the latest confirm_payout,
+    with its recorded entry and the payout it names."""
+    history_bytes: int
+    """Deep size of the whole keyed history: the entries by command id and the payouts by id."""
+    payouts: int
+    """Payouts in that history."""
+    encoded_bytes_total: int
+    """Σ over the ledger's entries of the bytes of `encode_entry`: what the ledger table holds."""
+    encoded_bytes_mean: float
+    """The same, per entry."""
+
+
+def largest_account() -> Account:
+    """An account as large as any can be: the longest ids in the widest characters, an active loss,
+    every figure distinct and near the limit of 10^17 minor units, which fits in a 32-byte int (so do
+    counters below 2^60), and the latest date."""
+    figures = iter(range(AMOUNT_MINOR_MAX, 0, -1))
+    loss = Loss(
+        opened_by="\U0001f4b0" * ID_CHARS_MAX,
+        capital_minor=next(figures),
+        balance_minor=next(figures),
+        original_minor=next(figures),
+        remaining_minor=next(figures),
+        capital_closed_minor=next(figures),
+        my_share_bp=BP_PER_WHOLE - 1,
+        company_share_bp=BP_PER_WHOLE - 2,
+    )
+    return Account(
+        id="a" * ACCOUNT_CHARS_MAX,
+        my_share_bp=BP_PER_WHOLE - 3,
+        company_share_bp=BP_PER_WHOLE - 4,
+        capital_minor=next(figures),
+        balance_minor=next(figures),
+        funding_minor=next(figures),
+        capital_closed_minor=next(figures),
+        profit_withdrawn_minor=next(figures),
+        payments_minor=next(figures),
+        my_share_minor=next(figures),
+        company_share_minor=next(figures),
+        loss=loss,
+        balance_date_latest=datetime.date.max,
+        entry_count=next(figures),
+        payout_count=next(figures),
+        payout_confirmed_count=next(figures),
+        payout_confirmed_minor=next(figures),
+    )
+
+
+def storage_view(aged: Aged, batch: Batch) -> StorageView:
+    """The storage figures of the account and its keyed history at one age."""
+    account, history = aged.account, aged.history
+    batch_account: Account | None = batch.base
+    batch_account_bytes = []
+    for command, lookup_ in zip(batch.commands, batch.lookups, strict=True):
+        _, batch_account = execute(batch_account, command, lookup_)
+        batch_account_bytes.append(deep_bytes(batch_account))
+    entries = list(history.entries.values())
+    confirmation = next(
+        entry
+        for entry in reversed(entries)
+        if isinstance(entry, Applied) and isinstance(entry.command, ConfirmPayout)
+    )
+    assert isinstance(confirmation.command, ConfirmPayout)
+    lookup = Lookup(entry=confirmation, payout=history.payouts[confirmation.command.payout])
+    # It is what a store hands the kernel for that command sent again: decided as a retry.
+    _require(
+        decide(account, confirmation.command, lookup) == Repeated(entry=confirmation),
+        "the lookup of a confirm_payout's retry is decided as a repetition",
+    )
+    encoded_bytes_total = sum(len(encode_entry(entry)) for entry in entries)
+    return StorageView(
+        account_bytes=deep_bytes(account),
+        loss_active=account.loss is not None,
+        account_bytes_batch_max=max(batch_account_bytes),
+        lookup_bytes=deep_bytes(lookup),
+        history_bytes=deep_bytes(history.entries, history.payouts),
+        payouts=len(history.payouts),
+        encoded_bytes_total=encoded_bytes_total,
+        encoded_bytes_mean=encoded_bytes_total / len(entries),
+    )
 
 
 # --- One child: contracts as the interpreter's -O says; it answers the parent line by line -------
@@ -394,8 +640,15 @@ class Ready(TypedDict):
     build_s: float
     """Seconds to build the largest history through `execute` (both children build at once)."""
     history_kinds: dict[str, int]
+    history_digest: str
+    """SHA-256 of the repr of the largest history's account: the same in both children."""
     timer_ns: float
     """Median cost of one `perf_counter_ns` pair: included in every transition's time."""
+    storage: dict[str, StorageView] | None
+    """By history size, the storage view; measured by the contracts-off child only, as its build
+    finishes first (the values are the same in both)."""
+    account_bytes_bound: int
+    """Deep size of `largest_account()`: no account takes more, whatever its history."""
 
 
 class Timing(TypedDict):
@@ -413,11 +666,8 @@ class Memory(TypedDict):
     """Growth of traced memory over the batch, holding only the last account, per transition."""
 
 
-class MemoryReport(TypedDict):
-    by_history: dict[str, Memory]
-    """By history size: the smallest and the largest."""
-    outcomes_copy_bytes: int
-    """What a dict copy of the largest history's outcomes map allocates: the cost a write avoids."""
+MemoryReport: TypeAlias = dict[str, Memory]
+"""By history size: the smallest and the largest."""
 
 
 RoundTiming: TypeAlias = dict[str, Timing]
@@ -435,7 +685,7 @@ def contract_probe() -> Probe:
         Fund(id="p1", account=ACCOUNT_ID, amount_minor=100_000),
         RecordBalance(id="p2", account=ACCOUNT_ID, balance_minor=50_000),
     ):
-        _, opened = execute(opened, command)
+        _, opened = execute(opened, command, NOTHING_RECORDED)
     account = _present(opened, "the probe's account exists")
     loss = _present(account.loss, "the probe's account has a loss")
     # Consistent in every figure but one: my + company is the payment less 1 (spec.md#i6).
@@ -448,7 +698,7 @@ def contract_probe() -> Probe:
     )
     entry = Applied(command=Settle(id="p3", account=ACCOUNT_ID, payment_minor=1_000), events=(bogus,))
     try:
-        fold(account, entry)
+        fold(account, entry, NOTHING_RECORDED)
     except icontract.ViolationError as error:
         # The first line is the contract's location, the second its description and condition.
         description = next(line for line in str(error).splitlines() if not line.startswith("File "))
@@ -470,8 +720,8 @@ def probe_problem(mode: str, probe: Probe) -> str | None:
 def replay(batch: Batch) -> None:
     """Run the batch once, untimed."""
     account: Account | None = batch.base
-    for command in batch.commands:
-        _, account = execute(account, command)
+    for command, lookup in zip(batch.commands, batch.lookups, strict=True):
+        _, account = execute(account, command, lookup)
 
 
 def replay_timed(batch: Batch) -> array.array[int]:
@@ -479,9 +729,11 @@ def replay_timed(batch: Batch) -> array.array[int]:
     transition_ns = array.array("q", bytes(8 * len(batch.commands)))
     clock = time.perf_counter_ns
     account: Account | None = batch.base
+    lookups = batch.lookups
     for index, command in enumerate(batch.commands):
+        lookup = lookups[index]
         start_ns = clock()
-        _, account = execute(account, command)
+        _, account = execute(account, command, lookup)
         transition_ns[index] = clock() - start_ns
     return transition_ns
 
@@ -520,7 +772,8 @@ def summarize_timing(batch: Batch, samples: list[array.array[int]]) -> Timing:
 
 
 def measure_memory(batch: Batch) -> Memory:
-    """Trace the allocations of one replay; commands are built beforehand, so they are not counted."""
+    """Trace the allocations of one replay; commands and lookups are built beforehand, so they are
+    not counted."""
     peak_bytes = array.array("q", bytes(8 * len(batch.commands)))
     gc.collect()
     gc.disable()
@@ -530,11 +783,13 @@ def measure_memory(batch: Batch) -> Memory:
     tracemalloc.start()
     try:
         account: Account | None = batch.base
+        lookups = batch.lookups
         start_bytes, _ = tracemalloc.get_traced_memory()
         for index, command in enumerate(batch.commands):
+            lookup = lookups[index]
             before_bytes, _ = tracemalloc.get_traced_memory()
             tracemalloc.reset_peak()
-            _, account = execute(account, command)
+            _, account = execute(account, command, lookup)
             peak_bytes[index] = tracemalloc.get_traced_memory()[1] - before_bytes
         gc.collect()
         end_bytes, _ = tracemalloc.get_traced_memory()
@@ -546,19 +801,6 @@ def measure_memory(batch: Batch) -> Memory:
         peak_bytes_max=max(peak_bytes),
         retained_bytes_per_transition=(end_bytes - start_bytes) / len(batch.commands),
     )
-
-
-def outcomes_copy_bytes(account: Account) -> int:
-    """The bytes a transition would allocate if it copied the outcomes map into a dict."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        copied = dict(account.outcomes)
-        copy_bytes, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    del copied
-    return copy_bytes
 
 
 def timer_ns() -> float:
@@ -581,22 +823,34 @@ def serve(mode: str, plan: Plan) -> None:
     probe = contract_probe()
     problem = probe_problem(mode, probe)
     _require(problem is None, f"{problem}: the figures would not mean what they say")
-    build_start_ns = time.perf_counter_ns()
-    histories, kinds = build_histories(plan.history_entries)
-    build_s = (time.perf_counter_ns() - build_start_ns) / 1e9
+    # The build makes no reference cycles, and a collection would only walk the growing history again.
+    gc.disable()
+    try:
+        build_start_ns = time.perf_counter_ns()
+        histories, kinds = build_histories(plan.history_entries)
+        build_s = (time.perf_counter_ns() - build_start_ns) / 1e9
+    finally:
+        gc.enable()
     # The histories live to the end: keep every later collection from walking them again.
     gc.collect()
     gc.freeze()
     batches = {size: plan_batch(histories[size], plan.batch_cycles) for size in plan.history_entries}
+    storage = None
+    if mode == "off":
+        storage = {str(size): storage_view(histories[size], batches[size]) for size in plan.history_entries}
     for batch in batches.values():
         replay(batch)
+    largest = histories[max(plan.history_entries)].account
     _respond(
         Ready(
             mode=mode,
             probe=probe,
             build_s=build_s,
             history_kinds={kind.value: count for kind, count in sorted(kinds.items())},
+            history_digest=hashlib.sha256(repr(largest).encode()).hexdigest(),
             timer_ns=timer_ns(),
+            storage=storage,
+            account_bytes_bound=deep_bytes(largest_account()),
         )
     )
     rounds_timed = 0
@@ -607,13 +861,8 @@ def serve(mode: str, plan: Plan) -> None:
             _respond(time_round(batches, plan.repeats, rounds_timed))
             rounds_timed += 1
         elif request == REQUEST_MEMORY:
-            smallest, largest = min(plan.history_entries), max(plan.history_entries)
-            _respond(
-                MemoryReport(
-                    by_history={str(size): measure_memory(batches[size]) for size in (smallest, largest)},
-                    outcomes_copy_bytes=outcomes_copy_bytes(histories[largest]),
-                )
-            )
+            smallest, largest_size = min(plan.history_entries), max(plan.history_entries)
+            _respond({str(size): measure_memory(batches[size]) for size in (smallest, largest_size)})
         else:
             _require(request == "", f"unknown request {request!r}")
             return
@@ -699,7 +948,7 @@ def _origin(filename: str, name: str) -> str:
     if "/attrs/" in path or "/attr/" in path or "<attrs generated" in path:
         return "attrs (evolve, __init__, __eq__)"
     if path == "~":
-        return "built-ins (immutables, isinstance, ...)"
+        return "built-ins (isinstance, getattr, ...)"
     return "other"
 
 
@@ -790,12 +1039,13 @@ def summarize(
         return statistics.median(_ratio(n, d) for n, d in zip(numerators, denominators, strict=True))
 
     kinds = list(rounds["on"][0][overhead]["kind_transition_ns"])
+    storage = _present(ready["off"]["storage"], "the contracts-off child measures the storage view")
     return {
         "bench": "ppk.kernel.transitions",
         "quick": quick,
         "python": platform.python_version(),
         "icontract": metadata.version("icontract"),
-        "immutables": metadata.version("immutables"),
+        "attrs": metadata.version("attrs"),
         "cpus": os.cpu_count(),
         "rounds": plan.rounds,
         "repeats": plan.repeats,
@@ -828,8 +1078,21 @@ def summarize(
             "ratio_largest_smallest": {mode: paired(us(mode, last), us(mode, first)) for mode in MODES},
             "rounds_us": {mode: {size: us(mode, size) for size in sizes} for mode in MODES},
         },
-        "memory": {mode: memory[mode]["by_history"] for mode in MODES},
-        "outcomes_copy_bytes": {"history_entries": int(last), "bytes": memory["on"]["outcomes_copy_bytes"]},
+        "memory": memory,
+        "storage": {
+            "by_history": storage,
+            "ratio_largest_smallest": {
+                figure: _ratio(storage[last][figure], storage[first][figure])
+                for figure in (
+                    "account_bytes",
+                    "account_bytes_batch_max",
+                    "lookup_bytes",
+                    "history_bytes",
+                    "encoded_bytes_total",
+                )
+            },
+            "account_bytes_bound": ready["off"]["account_bytes_bound"],
+        },
     }
 
 
@@ -837,7 +1100,7 @@ def print_report(s: dict[str, Any]) -> None:
     """The summary as plain-text tables."""
     print(
         f"ppk transition benchmark: Python {s['python']}, icontract {s['icontract']}, "
-        f"immutables {s['immutables']}, {s['cpus']} CPUs; wall time {s['wall_s']} s"
+        f"attrs {s['attrs']}, {s['cpus']} CPUs; wall time {s['wall_s']} s"
     )
     spread = s["overhead"]["spread"]
     print(
@@ -888,16 +1151,44 @@ def print_report(s: dict[str, Any]) -> None:
     ):
         cells = "".join(f" {memory[mode][size][figure]:>14,.0f}" for mode in MODES for size in sizes)
         print(f"  {label:<34}{cells}")
-    copy = s["outcomes_copy_bytes"]
-    print(
-        f"  (copying the outcomes of {copy['history_entries']:,} entries into a dict: "
-        f"{copy['bytes']:,.0f} bytes)"
-    )
+    print()
+    print_storage(s["storage"])
     print()
     print(
         f"History built through execute, {max(history['entries']):,} entries, both children at once: "
         f"{s['build_s']['on']:.1f} s on, {s['build_s']['off']:.1f} s off. "
         f"Clock pair: {s['timer_ns']['on']:.0f} ns per transition."
+    )
+
+
+def print_storage(storage: dict[str, Any]) -> None:
+    """Section 3: the account's value beside what a store keeps by key, at each age."""
+    print("3. Storage view: the account's value beside what a store keeps by key, bytes (deep getsizeof;")
+    print("   encoded: the entries in their canonical encoding, what the ledger table holds)")
+    print(
+        f"  {'':>16} {'account':>8} {'':>5} {'in batch':>8} {'':>7} {'history':>12} {'':>16} {'encoded':>11}"
+    )
+    print(
+        f"  {'ledger entries':>16} {'value':>8} {'loss':>5} {'at most':>8} {'lookup':>7} {'by key':>12} "
+        f"{'/entry':>7} {'payouts':>8} {'entries':>11} {'/entry':>7}"
+    )
+    for size, view in storage["by_history"].items():
+        entries = int(size)
+        print(
+            f"  {entries:>16,} {view['account_bytes']:>8,} {'yes' if view['loss_active'] else 'no':>5} "
+            f"{view['account_bytes_batch_max']:>8,} {view['lookup_bytes']:>7,} {view['history_bytes']:>12,} "
+            f"{view['history_bytes'] / entries:>7.0f} {view['payouts']:>8,} "
+            f"{view['encoded_bytes_total']:>11,} {view['encoded_bytes_mean']:>7.0f}"
+        )
+    growth = storage["ratio_largest_smallest"]
+    print(
+        f"  {'largest/smallest':>16} {growth['account_bytes']:>8.2f} {'':>5} "
+        f"{growth['account_bytes_batch_max']:>8.2f} {growth['lookup_bytes']:>7.2f} "
+        f"{growth['history_bytes']:>12.1f} {'':>7} {'':>8} {growth['encoded_bytes_total']:>11.1f}"
+    )
+    print(
+        f"  No account value takes more than {storage['account_bytes_bound']:,} bytes, whatever its history "
+        f"(longest ids, a loss, figures at the limit)."
     )
 
 
@@ -913,6 +1204,10 @@ def run_parent(plan: Plan, quick: bool) -> int:
             if problem is not None:
                 sys.stderr.write(f"{problem}\n")
                 return 1
+        on, off = ready["on"], ready["off"]
+        if (on["history_digest"], on["history_kinds"]) != (off["history_digest"], off["history_kinds"]):
+            sys.stderr.write("the two children built different histories\n")
+            return 1
         sys.stderr.write(f"timing {plan.rounds} rounds\n")
         rounds: dict[str, list[RoundTiming]] = {mode: [] for mode in MODES}
         for round_index in range(plan.rounds):
