@@ -1,16 +1,19 @@
 """The `ppk` command line: a thin shell that reads JSON Lines, runs the pure kernel, prints results.
 
-Functional core, imperative shell: `replay_lines` reads one line at a time, asks the codec what it
-says and hands each command to a store, the one execution path (`ppk replay` uses the in-memory
-store); the click commands only open the input, print each result as it comes and map failures to
-the exit statuses their help states (spec.md#results).
+Functional core, imperative shell: `replay_lines` and `apply_lines` read one line at a time, ask the
+codec what it says and hand each command to a store, the one execution path (`ppk replay` uses the
+in-memory store, `ppk apply` the SQL store, in committed groups); the click commands only open the
+input and the database, print each result as it comes and map failures to the exit statuses their
+help states (spec.md#results, spec.md#database).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -19,10 +22,36 @@ from typing import IO, Any, Final, NoReturn
 import click
 
 from ppk.adapters import jsonl
+from ppk.adapters.bank import SqliteBank, TransferRefusedError
+from ppk.adapters.dispatcher import Dispatcher, DispatchError
+from ppk.adapters.sql import (
+    DATABASE_DEFAULT,
+    DATABASE_ENV,
+    DatabaseError,
+    SqlStore,
+    open_store,
+    upgrade_database,
+)
 from ppk.adapters.store import MemoryStore, Store
+from ppk.kernel.state import Command
 
 EXIT_INPUT_UNREADABLE: Final = 2
 """The exit status when the input cannot be opened or read."""
+
+EXIT_REJECTED: Final = 1
+"""The exit status of `ppk apply` when some lines were rejected."""
+
+EXIT_DATABASE_UNUSABLE: Final = 2
+"""The exit status when the database cannot be opened, is of another schema version, or fails."""
+
+GROUP_LINES_MAX: Final = 1_000
+"""`ppk apply`: the most lines committed in one group (one transaction)."""
+
+READ_AHEAD_LINES_MAX: Final = 2 * GROUP_LINES_MAX
+"""`ppk apply`: the most lines read ahead of the group being committed; memory is bounded by it."""
+
+BANK_DEFAULT: Final = "ppk-bank.db"
+"""`ppk dispatch`: the bank's file when `--bank` names none."""
 
 EXIT_OUTPUT_UNWRITABLE: Final = 1
 """The exit status when the results cannot be written (say, the reader of a pipe went away)."""
@@ -66,8 +95,31 @@ def main() -> None:
 
 def _fail_input(name: str, error: OSError) -> NoReturn:
     reason = error.strerror or str(error)
-    click.echo(f"ppk replay: cannot read {name}: {reason}", err=True)
+    click.echo(f"ppk {_command_name()}: cannot read {name}: {reason}", err=True)
     sys.exit(EXIT_INPUT_UNREADABLE)
+
+
+def _command_name() -> str:
+    context = click.get_current_context(silent=True)
+    return context.info_name if context is not None and context.info_name else "ppk"
+
+
+def _fail_database(error: DatabaseError) -> NoReturn:
+    click.echo(f"ppk {_command_name()}: {error}", err=True)
+    sys.exit(EXIT_DATABASE_UNUSABLE)
+
+
+def _open_store(db: str | None) -> SqlStore:
+    try:
+        return open_store(db)
+    except DatabaseError as error:
+        _fail_database(error)
+
+
+def _output_gone(output: IO[bytes], status: int) -> NoReturn:
+    """The reader went away: say nothing more, and keep Python from failing on its final flush."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), output.fileno())
+    sys.exit(status)
 
 
 def _open_input(file: str) -> contextlib.AbstractContextManager[IO[bytes]]:
@@ -121,9 +173,240 @@ def replay(show: bool, file: str) -> None:
             for view in account_views(store):
                 _write(output, view)
     except BrokenPipeError:
-        # The reader went away: say nothing more, and keep Python from failing on its final flush.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), output.fileno())
-        sys.exit(EXIT_OUTPUT_UNWRITABLE)
+        _output_gone(output, EXIT_OUTPUT_UNWRITABLE)
+
+
+# --- The durable commands ----------------------------------------------------------------------------
+
+_DB_HELP: Final = (
+    f"The database: a SQLite file's path, sqlite:///PATH, or postgresql://USER@HOST:PORT/NAME. "
+    f"Default: ${DATABASE_ENV}, else {DATABASE_DEFAULT} here."
+)
+
+_Read = tuple[int, Command | jsonl.Malformed]
+"""One non-blank input line, read and decoded: its line number and its command, or why it is none."""
+
+
+class _ReadAhead:
+    """Reads and decodes lines in a thread, a bounded number ahead, so that a group holds what is ready."""
+
+    _END: Final = None
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._queue: queue.Queue[_Read | OSError | None] = queue.Queue(READ_AHEAD_LINES_MAX)
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        try:
+            for line in jsonl.read_lines(stream):
+                self._queue.put((line.number, jsonl.decode(line)))
+        except OSError as error:
+            self._queue.put(error)
+        self._queue.put(self._END)
+
+    def groups(self) -> Iterator[list[_Read]]:
+        """The lines in groups: each the lines ready now (waiting for one at least), at most a group's."""
+        ended = False
+        while not ended:
+            group: list[_Read] = []
+            item = self._queue.get()
+            while True:
+                if item is self._END:
+                    ended = True
+                    break
+                if isinstance(item, OSError):
+                    raise item
+                group.append(item)
+                if len(group) == GROUP_LINES_MAX:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if group:
+                yield group
+
+
+def apply_lines(stream: IO[bytes], store: SqlStore) -> Iterator[jsonl.JsonObject]:
+    """Run each non-blank line of `stream` through the SQL store, in committed groups, and yield the
+    results in order; a group's results come only once its transaction has committed."""
+    for group in _ReadAhead(stream).groups():
+        commands = [decoded for _, decoded in group if not isinstance(decoded, jsonl.Malformed)]
+        decisions = iter(store.execute_many(commands))
+        for number, decoded in group:
+            if isinstance(decoded, jsonl.Malformed):
+                yield jsonl.malformed_result(number, decoded)
+            else:
+                yield jsonl.decision_result(number, decoded, next(decisions))
+
+
+@main.command()
+@click.option("--db", metavar="URL", help=_DB_HELP)
+@click.argument("file", required=False, default="-", type=click.Path(dir_okay=False, allow_dash=True))
+def apply(db: str | None, file: str) -> None:
+    """Apply JSON Lines commands from FILE (or standard input) to the database, each atomically.
+
+    Prints one result line per non-blank input line, in order, as `ppk replay` does; commands are
+    committed in groups, and each result is printed only once its group is durable. Killed at any
+    moment and run again on the same input, it ends where one uninterrupted run ends: what was
+    committed answers `duplicate` (or its recorded refusal) the second time.
+
+    \b
+    Exit status:
+      0  every line was applied, or was a duplicate
+      1  some lines were rejected
+      2  the input or the database cannot be used, or the arguments are wrong
+    """
+    name = "standard input" if file == "-" else file
+    output = sys.stdout.buffer
+    store = _open_store(db)
+    rejected = False
+    try:
+        opened = _open_input(file)
+    except OSError as error:
+        _fail_input(name, error)
+    try:
+        with opened as stream:
+            results = apply_lines(stream, store)
+            while True:
+                try:
+                    result = next(results)
+                except StopIteration:
+                    break
+                except OSError as error:
+                    _fail_input(name, error)
+                except DatabaseError as error:
+                    _fail_database(error)
+                rejected = rejected or result["status"] == "rejected"
+                _write(output, result)
+    except BrokenPipeError:
+        _output_gone(output, EXIT_OUTPUT_UNWRITABLE)
+    finally:
+        store.close()
+    sys.exit(EXIT_REJECTED if rejected else 0)
+
+
+@main.command()
+@click.option("--db", metavar="URL", help=_DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON view per account, as `ppk replay --show`.")
+@click.argument("accounts", nargs=-1)
+def show(db: str | None, as_json: bool, accounts: tuple[str, ...]) -> None:
+    """Show ACCOUNTS as the database holds them (every account when none is named).
+
+    \b
+    Exit status:
+      0  every account named was shown
+      2  an account named does not exist, the database cannot be used, or the arguments are wrong
+    """
+    store = _open_store(db)
+    output = sys.stdout.buffer
+    try:
+        named = sorted(set(accounts)) if accounts else store.account_ids()
+        views = []
+        for account_id in named:
+            account = store.account(account_id)
+            if account is None:
+                click.echo(f"ppk show: no account {account_id!r} in the database", err=True)
+                sys.exit(EXIT_DATABASE_UNUSABLE)
+            views.append(jsonl.account_view(account, store.payouts(account_id)))
+        for view in views:
+            if as_json:
+                output.write(jsonl.encode_line(view))
+            else:
+                output.write(_view_text(view).encode("utf-8"))
+        output.flush()
+    except BrokenPipeError:
+        _output_gone(output, EXIT_OUTPUT_UNWRITABLE)
+    finally:
+        store.close()
+
+
+def _view_text(view: jsonl.JsonObject) -> str:
+    """An account's view in a few lines a person reads."""
+    shares = f"{view['shares']['my']} % + {view['shares']['company']} %"
+    lines = [f"{view['account']}: capital {view['capital']}, balance {view['balance']}, shares {shares}"]
+    loss = view["loss"]
+    if loss is None:
+        lines.append("  no active loss")
+    else:
+        lines.append(
+            f"  loss {loss['original']}, remaining {loss['remaining']}, payable {loss['payable']} "
+            f"(shares {loss['shares']['my']} % + {loss['shares']['company']} %)"
+        )
+    totals = view["totals"]
+    lines.append(
+        f"  funding {totals['funding']}, capital closed {totals['capital_closed']}, profit withdrawn "
+        f"{totals['profit_withdrawn']}, settled {totals['settled_payments']} "
+        f"(my {totals['my_share']}, company {totals['company_share']})"
+    )
+    lines += [f"  payout {p['id']}: {p['amount']} {p['status']}" for p in view["payouts"]]
+    return "\n".join(lines) + "\n"
+
+
+@main.command()
+@click.option("--db", metavar="URL", help=_DB_HELP)
+@click.option(
+    "--bank",
+    type=click.Path(dir_okay=False),
+    default=BANK_DEFAULT,
+    show_default=True,
+    help="The bank's SQLite file, where each transfer is one row (a stand-in for a payment gateway).",
+)
+def dispatch(db: str | None, bank: str) -> None:
+    """Send every pending payout to the bank under its payout id, then confirm it.
+
+    Safe to kill and run again at any point: the bank takes each payout id once, and a confirmation
+    is recorded under an id derived from the payout's, so each payout is transferred exactly once.
+
+    \b
+    Exit status:
+      0  every pending payout was transferred and confirmed
+      1  a payout could not be transferred or confirmed: the books need a person to look
+      2  the database or the bank cannot be used, or the arguments are wrong
+    """
+    store = _open_store(db)
+    try:
+        gateway = SqliteBank(bank)
+    except OSError as error:
+        click.echo(f"ppk dispatch: cannot open the bank {bank!r}: {error}", err=True)
+        sys.exit(EXIT_DATABASE_UNUSABLE)
+    try:
+        done = Dispatcher(store, gateway).dispatch()
+    except DatabaseError as error:
+        _fail_database(error)
+    except (DispatchError, TransferRefusedError) as error:
+        click.echo(f"ppk dispatch: {error}", err=True)
+        sys.exit(EXIT_REJECTED)
+    finally:
+        gateway.close()
+        store.close()
+    click.echo(f"ppk dispatch: {done.transferred} transferred, {done.confirmed} confirmed")
+
+
+@main.group(name="db")
+def db_group() -> None:
+    """The database's schema."""
+
+
+@db_group.command()
+@click.option("--db", metavar="URL", help=_DB_HELP)
+def upgrade(db: str | None) -> None:
+    """Bring the database to this ppk's schema version (create it in an empty database).
+
+    \b
+    Exit status:
+      0  the database is at this ppk's schema version
+      2  the database cannot be used, or is of a version this ppk does not know
+    """
+    try:
+        before, after = upgrade_database(db)
+    except DatabaseError as error:
+        _fail_database(error)
+    if before == after:
+        click.echo(f"ppk db upgrade: already at schema version {after}")
+    else:
+        click.echo(f"ppk db upgrade: schema version {before or 'none'} -> {after}")
 
 
 @main.command()

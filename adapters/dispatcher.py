@@ -22,10 +22,11 @@ CONFIRM_ID_PREFIX: Final = "payout-confirmed:"
 
 
 class Gateway(Protocol):
-    """An external transfer service that deduplicates by idempotency key, as real ones do."""
+    """The port to an external transfer service, which deduplicates by idempotency key as real ones do."""
 
-    def transfer(self, payout_id: str, amount_minor: int) -> None:
-        """Move the money once per `payout_id`; a repeat with the same key moves nothing."""
+    def send(self, payout_id: str, amount_minor: int) -> None:
+        """Move the money once per `payout_id`; a repeat with the same key moves nothing. Returns once
+        the transfer is accepted; raises if it is not (the payout stays pending, to be sent again)."""
         ...
 
 
@@ -61,7 +62,7 @@ class Dispatcher:
         transferred = confirmed = 0
         for pending in list(self._store.pending_payouts()):
             # The payout id is the transfer's idempotency key: the same on every attempt.
-            self._gateway.transfer(pending.payout.id, pending.payout.amount_minor)
+            self._gateway.send(pending.payout.id, pending.payout.amount_minor)
             transferred += 1
             self._confirm(pending)
             confirmed += 1

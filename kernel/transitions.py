@@ -748,6 +748,33 @@ def payouts_written(entry: Entry) -> tuple[Payout, ...]:
     return tuple(written)
 
 
+def losses_written(before: Account | None, entry: Entry, after: Account) -> tuple[Loss, ...]:
+    """spec.md#settle: each loss an entry opened or paid, as it stands after it (closed: nothing
+    remains); a store writes these beside the entry, in the same transaction."""
+    written: dict[str, Loss] = {}
+    for event in entry.events if isinstance(entry, Applied) else ():
+        if isinstance(event, LossOpened):
+            written[event.opened_by] = Loss(
+                opened_by=event.opened_by,
+                capital_minor=event.capital_minor,
+                balance_minor=event.balance_minor,
+                original_minor=event.original_minor,
+                remaining_minor=event.original_minor,
+                capital_closed_minor=0,
+                my_share_bp=event.my_share_bp,
+                company_share_bp=event.company_share_bp,
+            )
+        elif isinstance(event, (Settled, LossWrittenOff)) and event.loss not in written:
+            assert before is not None and before.loss is not None and before.loss.opened_by == event.loss
+            written[event.loss] = before.loss
+    return tuple(
+        after.loss
+        if after.loss is not None and after.loss.opened_by == opened_by
+        else attrs.evolve(loss, remaining_minor=0, capital_closed_minor=loss.original_minor)
+        for opened_by, loss in written.items()
+    )
+
+
 def replay_with_payouts(entries: Iterable[Entry]) -> tuple[Account | None, dict[str, Payout]]:
     """spec.md#replay: the account and the payouts a ledger folds into from empty.
 

@@ -3,14 +3,18 @@
 Production code has no crash parameters (spec.md#e3): a machine wraps the store it checks in a
 `FaultyStore` and the gateway in a `FaultyGateway`, arms one crash point, and makes its call. The
 wrapper raises `Crash` at that point, as a process would die there: before the command's transaction
-commits (nothing persisted, no answer), after it commits (persisted, the answer lost), or after a
-payout's transfer left for the bank and before anything else happened.
+commits (nothing persisted, no answer), inside it (the connection dies after the entry was written
+and before the commit: the database must roll all of it back), after it commits (persisted, the
+answer lost), or after a payout's transfer left for the bank and before anything else happened.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import event
 
 from ppk.adapters.dispatcher import Gateway
 from ppk.adapters.store import PendingPayout, Store
@@ -22,6 +26,9 @@ class CrashPoint(enum.StrEnum):
 
     BEFORE_COMMIT = "before_commit"
     """The command's transaction never committed: nothing persisted, and the caller never hears back."""
+    INSIDE_TRANSACTION = "inside_transaction"
+    """The connection died after the entry was written, before the commit (a SQL store; for one with
+    no transaction to die in, as BEFORE_COMMIT)."""
     AFTER_COMMIT = "after_commit"
     """The transaction committed; the caller never hears back."""
     AFTER_TRANSFER = "after_transfer"
@@ -44,18 +51,36 @@ class FaultyStore:
         self._armed: CrashPoint | None = None
 
     def arm(self, point: CrashPoint | None) -> None:
-        """Crash the next command at `point` (BEFORE_COMMIT or AFTER_COMMIT); None: do not crash."""
-        assert point in (None, CrashPoint.BEFORE_COMMIT, CrashPoint.AFTER_COMMIT), point
+        """Crash the next command at `point` (BEFORE_COMMIT, INSIDE_TRANSACTION or AFTER_COMMIT);
+        None: do not crash."""
+        assert point is not CrashPoint.AFTER_TRANSFER, point
         self._armed = point
 
     def execute(self, command: Command) -> Decision:
         point, self._armed = self._armed, None
-        if point is CrashPoint.BEFORE_COMMIT:
+        engine = getattr(self.inner, "engine", None)
+        if point is CrashPoint.BEFORE_COMMIT or (point is CrashPoint.INSIDE_TRANSACTION and engine is None):
             raise Crash(point)
+        if point is CrashPoint.INSIDE_TRANSACTION:
+            return self._crash_inside(engine, command)
         decision = self.inner.execute(command)
         if point is CrashPoint.AFTER_COMMIT:
             raise Crash(point)
         return decision
+
+    def _crash_inside(self, engine: Any, command: Command) -> Decision:
+        """Execute with the connection dying right after the ledger's insert, inside the transaction."""
+
+        def die(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().upper().startswith("INSERT INTO LEDGER"):
+                connection.invalidate()  # the connection is gone, and its transaction with it
+                raise Crash(CrashPoint.INSIDE_TRANSACTION)
+
+        event.listen(engine, "after_cursor_execute", die)
+        try:
+            return self.inner.execute(command)
+        finally:
+            event.remove(engine, "after_cursor_execute", die)
 
     def account(self, account_id: str) -> Account | None:
         return self.inner.account(account_id)
@@ -88,8 +113,8 @@ class FaultyGateway:
         assert point in (None, CrashPoint.AFTER_TRANSFER), point
         self._armed = point is CrashPoint.AFTER_TRANSFER
 
-    def transfer(self, payout_id: str, amount_minor: int) -> None:
+    def send(self, payout_id: str, amount_minor: int) -> None:
         armed, self._armed = self._armed, False
-        self.inner.transfer(payout_id, amount_minor)
+        self.inner.send(payout_id, amount_minor)
         if armed:
             raise Crash(CrashPoint.AFTER_TRANSFER)

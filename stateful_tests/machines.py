@@ -796,7 +796,7 @@ class DedupGateway:
         """Each key whose money moved, with its amount."""
         self.requests = 0
 
-    def transfer(self, payout_id: str, amount_minor: int) -> None:
+    def send(self, payout_id: str, amount_minor: int) -> None:
         self.requests += 1
         self.moved.setdefault(payout_id, amount_minor)
 
@@ -892,7 +892,18 @@ class CrashRetryMachine(RuleBasedStateMachine):
 
     # Rules ------------------------------------------------------------------------------------
 
-    CRASH = st.sampled_from([None, None, None, None, None, CrashPoint.BEFORE_COMMIT, CrashPoint.AFTER_COMMIT])
+    CRASH = st.sampled_from(
+        [
+            None,
+            None,
+            None,
+            None,
+            None,
+            CrashPoint.BEFORE_COMMIT,
+            CrashPoint.INSIDE_TRANSACTION,
+            CrashPoint.AFTER_COMMIT,
+        ]
+    )
     LOST = st.sampled_from([False, False, False, True])
 
     @initialize(target=accounts)
@@ -965,7 +976,13 @@ class CrashRetryMachine(RuleBasedStateMachine):
     @precondition(lambda self: not self.down)
     @rule(
         crash=st.sampled_from(
-            [None, CrashPoint.AFTER_TRANSFER, CrashPoint.BEFORE_COMMIT, CrashPoint.AFTER_COMMIT]
+            [
+                None,
+                CrashPoint.AFTER_TRANSFER,
+                CrashPoint.BEFORE_COMMIT,
+                CrashPoint.INSIDE_TRANSACTION,
+                CrashPoint.AFTER_COMMIT,
+            ]
         )
     )
     def dispatch(self, crash: CrashPoint | None) -> None:

@@ -109,6 +109,6 @@ class GatewayWithFreshKeys:
     def __init__(self, inner: Gateway) -> None:
         self._inner = inner
 
-    def transfer(self, payout_id: str, amount_minor: int) -> None:
+    def send(self, payout_id: str, amount_minor: int) -> None:
         # uuid4() in the seed: a key the gateway has never seen, on every attempt.
-        self._inner.transfer(f"{payout_id}#{next(self._attempts)}", amount_minor)
+        self._inner.send(f"{payout_id}#{next(self._attempts)}", amount_minor)

@@ -1,0 +1,648 @@
+"""The SQL store: every command one atomic transition in SQLite or PostgreSQL (spec.md#database).
+
+`SqlStore` implements the `Store` protocol on the tables of `adapters/schema.py`, with SQLAlchemy
+Core. Each command reads its account's row (and its active loss), looks up by key what the command
+names (the entry under its id, the payout it confirms), asks the pure kernel to decide and fold, and
+writes the entry, the account, and the losses and payouts it touched in the same transaction, or
+nothing. `execute_many` is group commit: many commands in one transaction, each still decided and
+written on its own, every decision returned only after the whole group committed.
+
+Concurrency, by engine:
+- SQLite has one writer at a time: a write transaction starts with `BEGIN IMMEDIATE`, and a writer
+  that finds another waits up to the busy timeout, so concurrent processes queue.
+- PostgreSQL has no global point of serialisation: a command locks its own account's row
+  (`SELECT … FOR UPDATE`) and only then reads the account and its loss, so writers on different
+  accounts never wait for each other, and a writer always decides on what the last one committed. Two writers
+  opening the same new account, which has no row to lock yet, are told apart by the unique keys:
+  the loser's savepoint rolls back and it decides again against the account the winner committed.
+  A group locks the accounts it names in one order, and a deadlock or serialisation failure between
+  groups retries the group, a bounded number of times.
+
+Durability: SQLite in WAL mode with `synchronous=FULL`, checked when the store opens (a commit is on
+disk before `execute` returns); PostgreSQL with the server's settings. A URL's password is never
+shown: every message names the database through `shown_url`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
+
+from ppk.adapters import schema
+from ppk.adapters.canonical import decode_entry, encode_entry
+from ppk.adapters.store import PendingPayout
+from ppk.kernel.state import (
+    NOTHING_RECORDED,
+    Account,
+    Applied,
+    Command,
+    Decision,
+    Entry,
+    Lookup,
+    Loss,
+    LossOpened,
+    Payout,
+    PayoutStatus,
+    Refused,
+)
+from ppk.kernel.transitions import (
+    command_rejection,
+    execute,
+    losses_written,
+    payout_looked_up,
+    payouts_written,
+)
+
+DATABASE_ENV: Final = "PPK_DATABASE_URL"
+"""The environment variable naming the database when `--db` does not."""
+
+DATABASE_DEFAULT: Final = "ppk.db"
+"""The database when neither `--db` nor `PPK_DATABASE_URL` names one: a SQLite file here."""
+
+BUSY_TIMEOUT_S: Final = 60.0
+"""How long a SQLite writer waits for another to finish before it gives up."""
+
+RETRIES_MAX: Final = 10
+"""How many times a group is retried after a deadlock or serialisation failure (PostgreSQL), and a
+command after losing the race to open its account."""
+
+PAGE_ROWS: Final = 1_000
+"""Rows read at a time from the ledger or the outbox: memory never grows with a ledger."""
+
+_POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
+_RETRYABLE_SQLSTATES: Final = frozenset({"40001", "40P01"})
+"""Serialisation failure and deadlock: PostgreSQL rolled the transaction back; it can run again."""
+_UNIQUE_VIOLATION: Final = "23505"
+
+
+class DatabaseError(Exception):
+    """The database cannot be used as asked: one line that says why and what to do, never a password."""
+
+
+def database_url(named: str | None) -> URL:
+    """The database a command line names: `--db`, else `PPK_DATABASE_URL`, else `ppk.db` here.
+
+    A text without `://` is a SQLite file's path. `postgresql://user@host:port/db` (or
+    `postgres://`) is read as users write it and driven by psycopg 3.
+    """
+    text = named or os.environ.get(DATABASE_ENV) or DATABASE_DEFAULT
+    if "://" not in text:
+        return URL.create("sqlite", database=str(Path(text)))
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise DatabaseError(
+            f"{_shown_text(text)} is not a database URL; write postgresql://USER@HOST:PORT/NAME "
+            "or a SQLite file's path"
+        ) from None
+    if url.drivername in _POSTGRES_SCHEMES or url.drivername == "postgresql+psycopg":
+        return url.set(drivername="postgresql+psycopg")
+    if url.drivername in ("sqlite", "sqlite+pysqlite"):
+        if not url.database or url.database == ":memory:":
+            raise DatabaseError(
+                "an in-memory SQLite database keeps nothing: name a file, like sqlite:///ppk.db"
+            )
+        return url.set(drivername="sqlite")
+    raise DatabaseError(
+        f"{shown_url(url)}: ppk stores in SQLite (a file path or sqlite:///PATH) or PostgreSQL "
+        f"(postgresql://USER@HOST:PORT/NAME), not {url.drivername}"
+    )
+
+
+def _shown_text(text: str) -> str:
+    """A URL as the user wrote it, with any password hidden, even if SQLAlchemy cannot parse it."""
+    scheme, _, rest = text.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if at and ":" in credentials:
+        credentials = credentials.split(":", 1)[0] + ":***"
+    return repr(f"{scheme}://{credentials}{at}{host}")
+
+
+def shown_url(url: URL) -> str:
+    """A database as messages name it: its URL with the password hidden, or a SQLite file's path."""
+    if url.get_backend_name() == "sqlite":
+        return repr(url.database)
+    return repr(url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True))
+
+
+def is_postgresql(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+# --- Engines ---------------------------------------------------------------------------------------
+
+
+def make_engine(url: URL) -> Engine:
+    """An engine on the database, set up for durable, serialised writes (and checked, for SQLite)."""
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    # READ COMMITTED, the server's default: each command locks its account's row and reads after it.
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    path = Path(url.database or "")
+    if not path.parent.is_dir():
+        raise DatabaseError(f"{shown_url(url)}: the folder {str(path.parent)!r} does not exist")
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite would BEGIN on its own, deferred, before the first write; ppk says when and how.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            cursor.execute("PRAGMA synchronous=FULL")
+            synchronous = cursor.execute("PRAGMA synchronous").fetchone()[0]
+        finally:
+            cursor.close()
+        # FULL (2): a commit is synced to disk before it returns; WAL lets readers run beside the writer.
+        if str(mode).lower() != "wal" or synchronous != 2:
+            raise DatabaseError(
+                f"{shown_url(url)}: SQLite would not keep a write-ahead log with synchronous=FULL here "
+                f"(journal_mode={mode}, synchronous={synchronous}); put the database on a local disk"
+            )
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A writer takes the write lock at once, so that it queues (busy timeout) before it reads
+        # anything it will write from; a reader takes no lock at all (WAL).
+        writes = connection.get_execution_options().get("ppk_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    return engine
+
+
+# --- Schema versions -------------------------------------------------------------------------------
+
+_MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
+
+
+def _alembic(connection: Connection) -> tuple[Config, ScriptDirectory]:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config, ScriptDirectory.from_config(config)
+
+
+def schema_head() -> str:
+    """The schema version this ppk writes: the head of its migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def open_store(named: str | None = None) -> SqlStore:
+    """The SQL store on the database a command line names (see `database_url`), at this ppk's schema.
+
+    An empty database gets the schema; one at an older version is refused with the command that
+    upgrades it, one at a version this ppk does not know (a newer ppk's) or one that is not ppk's is
+    refused too: a store never writes into a schema it does not know.
+    """
+    url = database_url(named)
+    engine = make_engine(url)
+    try:
+        with engine.execution_options(ppk_write=True).begin() as connection:
+            config, scripts = _alembic(connection)
+            revision = MigrationContext.configure(connection).get_current_revision()
+            head = scripts.get_current_head()
+            if revision is None:
+                tables = inspect(connection).get_table_names()
+                if tables:
+                    named = ", ".join(sorted(tables)[:5])
+                    raise DatabaseError(
+                        f"{shown_url(url)} is not a ppk database: it has tables ({named}) and no ppk "
+                        f"schema version"
+                    )
+                command.upgrade(config, "head")
+            elif revision != head:
+                known = {script.revision for script in scripts.walk_revisions()}
+                if revision in known:
+                    raise DatabaseError(
+                        f"{shown_url(url)} has schema version {revision} and this ppk needs {head}: "
+                        f"upgrade it with `ppk db upgrade --db {shown_url(url)[1:-1]}`"
+                    )
+                raise _unknown_version(url, revision, head)
+    except DatabaseError:
+        engine.dispose()
+        raise
+    except (OperationalError, DBAPIError) as error:
+        engine.dispose()
+        raise _database_error(engine, error) from error
+    return SqlStore(engine)
+
+
+def _unknown_version(url: URL, revision: str, head: str | None) -> DatabaseError:
+    return DatabaseError(
+        f"{shown_url(url)} has schema version {revision}, which this ppk (schema {head}) does not know: "
+        f"a newer ppk wrote it; use that ppk"
+    )
+
+
+def upgrade_database(named: str | None = None) -> tuple[str | None, str]:
+    """`ppk db upgrade`: bring the database to this ppk's schema; its versions before and after."""
+    url = database_url(named)
+    engine = make_engine(url)
+    try:
+        with engine.execution_options(ppk_write=True).begin() as connection:
+            config, scripts = _alembic(connection)
+            before = MigrationContext.configure(connection).get_current_revision()
+            head = scripts.get_current_head()
+            assert head is not None
+            known = {script.revision for script in scripts.walk_revisions()}
+            if before is not None and before not in known:
+                raise _unknown_version(url, before, head)
+            command.upgrade(config, "head")
+            return before, head
+    except (OperationalError, DBAPIError) as error:
+        raise _database_error(engine, error) from error
+    finally:
+        engine.dispose()
+
+
+# --- Rows and values -------------------------------------------------------------------------------
+
+_ACCOUNT_FIGURES: Final = tuple(
+    field.name for field in attrs.fields(Account) if field.name not in ("id", "loss")
+)
+"""The account's fields that are columns of `accounts` under the same name."""
+
+_LOSS_FIGURES: Final = tuple(field.name for field in attrs.fields(Loss) if field.name != "opened_by")
+
+
+def account_row(account: Account) -> dict[str, Any]:
+    """The `accounts` row of an account."""
+    row = {name: getattr(account, name) for name in _ACCOUNT_FIGURES}
+    row["account"] = account.id
+    row["loss_opened_by"] = account.loss.opened_by if account.loss is not None else None
+    return row
+
+
+def loss_row(account_id: str, loss: Loss) -> dict[str, Any]:
+    """The `losses` row of a loss, active while something of it remains."""
+    row = {name: getattr(loss, name) for name in _LOSS_FIGURES}
+    row.update(account=account_id, opened_by=loss.opened_by, active=loss.remaining_minor > 0)
+    return row
+
+
+_LOSS_COLUMNS: Final = [schema.losses.c[name].label(f"loss_{name}") for name in _LOSS_FIGURES]
+
+
+_ACCOUNT_WITH_LOSS: Final = select(schema.accounts, *_LOSS_COLUMNS).outerjoin(
+    schema.losses,
+    (schema.losses.c.account == schema.accounts.c.account)
+    & (schema.losses.c.opened_by == schema.accounts.c.loss_opened_by),
+)
+"""An account's row joined with its active loss's columns."""
+
+
+# Every statement of the hot path is built once, with bound parameters, so that SQLAlchemy compiles it
+# once and each execution only binds values (building a statement per call cost more than the SQL).
+_ACCOUNT: Final = _ACCOUNT_WITH_LOSS.where(schema.accounts.c.account == bindparam("account"))
+_ACCOUNTS: Final = _ACCOUNT_WITH_LOSS.where(
+    schema.accounts.c.account.in_(bindparam("accounts", expanding=True))
+)
+# PostgreSQL locks first and reads after, in separate statements: a statement that waits for a lock
+# sees the locked row's newest version but the joined rows (the loss) as they were when it started.
+_LOCK_ACCOUNT: Final = (
+    select(schema.accounts.c.account)
+    .where(schema.accounts.c.account == bindparam("account"))
+    .with_for_update()
+)
+_LOCK_ACCOUNTS: Final = (
+    select(schema.accounts.c.account)
+    .where(schema.accounts.c.account.in_(bindparam("accounts", expanding=True)))
+    .order_by(schema.accounts.c.account)
+    .with_for_update()
+)
+_ENTRY: Final = select(schema.ledger.c.entry).where(
+    (schema.ledger.c.account == bindparam("account"))
+    & (schema.ledger.c.command_id == bindparam("command_id"))
+)
+_PAYOUT: Final = select(schema.payouts).where(
+    (schema.payouts.c.account == bindparam("account"))
+    & (schema.payouts.c.payout_id == bindparam("payout_id"))
+)
+_INSERT_ENTRY: Final = insert(schema.ledger)
+_INSERT_ACCOUNT: Final = insert(schema.accounts)
+_UPDATE_ACCOUNT: Final = (
+    update(schema.accounts)
+    .where(
+        (schema.accounts.c.account == bindparam("b_account"))
+        & (schema.accounts.c.entry_count == bindparam("b_entry_count"))
+    )
+    .values({name: bindparam(name) for name in (*_ACCOUNT_FIGURES, "loss_opened_by")})
+)
+"""Compare and set: the account's row at the version that was read, to the account after the entry."""
+_INSERT_LOSS: Final = insert(schema.losses)
+_UPDATE_LOSS: Final = (
+    update(schema.losses)
+    .where(
+        (schema.losses.c.account == bindparam("b_account"))
+        & (schema.losses.c.opened_by == bindparam("b_opened_by"))
+    )
+    .values({name: bindparam(name) for name in (*_LOSS_FIGURES, "active")})
+)
+_INSERT_PAYOUT: Final = insert(schema.payouts)
+_CONFIRM_PAYOUT: Final = (
+    update(schema.payouts)
+    .where(
+        (schema.payouts.c.account == bindparam("b_account"))
+        & (schema.payouts.c.payout_id == bindparam("b_payout_id"))
+        & (schema.payouts.c.status == PayoutStatus.PENDING.value)
+    )
+    .values(status=PayoutStatus.CONFIRMED.value)
+)
+
+
+def account_from_row(row: Row[Any]) -> Account:
+    """The account of an `accounts` row joined with its active loss's columns."""
+    mapping = row._mapping
+    loss = None
+    if mapping["loss_opened_by"] is not None:
+        loss = Loss(
+            opened_by=mapping["loss_opened_by"],
+            **{name: mapping[f"loss_{name}"] for name in _LOSS_FIGURES},
+        )
+    return Account(id=mapping["account"], loss=loss, **{name: mapping[name] for name in _ACCOUNT_FIGURES})
+
+
+def payout_from_row(row: Row[Any]) -> Payout:
+    return Payout(id=row.payout_id, amount_minor=row.amount_minor, status=PayoutStatus(row.status))
+
+
+# --- The store -------------------------------------------------------------------------------------
+
+
+class SqlStore:
+    """The `Store` protocol on a SQL database; `execute_many` commits a group of commands at once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(ppk_write=True)
+        self._postgresql = is_postgresql(engine)
+
+    def close(self) -> None:
+        """Give back every connection; the store is not used after."""
+        self.engine.dispose()
+
+    # Writing ---------------------------------------------------------------------------------------
+
+    def execute(self, command: Command) -> Decision:
+        (decision,) = self.execute_many([command])
+        return decision
+
+    def execute_many(self, commands: Sequence[Command]) -> list[Decision]:
+        """Decide and write each command in order, in one transaction; the decisions once it committed.
+
+        Each command is all-or-nothing on its own: a rejected one writes nothing, and the next one is
+        decided against what the ones before it wrote. A kernel exception (a contract violation) is a
+        bug: the whole group rolls back, and it surfaces.
+        """
+        for attempt in range(RETRIES_MAX + 1):
+            try:
+                with self._writer.begin() as connection:
+                    return _Group(connection, self._postgresql).run(commands)
+            except OperationalError as error:
+                if _sqlstate(error) in _RETRYABLE_SQLSTATES and attempt < RETRIES_MAX:
+                    time.sleep(0.001 * 2**attempt)
+                    continue
+                raise _database_error(self.engine, error) from error
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    # Reading ---------------------------------------------------------------------------------------
+
+    def account(self, account_id: str) -> Account | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(_ACCOUNT, {"account": account_id}).first()
+        return None if row is None else account_from_row(row)
+
+    def entry(self, account_id: str, command_id: str) -> Entry | None:
+        with self.engine.connect() as connection:
+            return _recorded(connection, account_id, command_id)
+
+    def ledger(self, account_id: str) -> Iterator[Entry]:
+        """The account's entries in order, read a page at a time."""
+        seq = 0
+        while True:
+            query = (
+                select(schema.ledger.c.seq, schema.ledger.c.entry)
+                .where((schema.ledger.c.account == account_id) & (schema.ledger.c.seq > seq))
+                .order_by(schema.ledger.c.seq)
+                .limit(PAGE_ROWS)
+            )
+            with self.engine.connect() as connection:
+                rows = connection.execute(query).all()
+            for row in rows:
+                yield decode_entry(row.entry)
+            if len(rows) < PAGE_ROWS:
+                return
+            seq = rows[-1].seq
+
+    def payouts(self, account_id: str) -> list[Payout]:
+        query = (
+            select(schema.payouts)
+            .where(schema.payouts.c.account == account_id)
+            .order_by(schema.payouts.c.payout_id)
+        )
+        with self.engine.connect() as connection:
+            return [payout_from_row(row) for row in connection.execute(query)]
+
+    def account_ids(self) -> list[str]:
+        query = select(schema.accounts.c.account).order_by(schema.accounts.c.account)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).scalars())
+
+    def pending_payouts(self) -> Iterator[PendingPayout]:
+        """Every pending payout by account, then payout id, a page at a time (keyset paging)."""
+        after = ("", "")
+        pending = schema.payouts.c.status == PayoutStatus.PENDING.value
+        key = schema.payouts.c.account, schema.payouts.c.payout_id
+        while True:
+            query = (
+                select(schema.payouts)
+                .where(pending & ((key[0] > after[0]) | ((key[0] == after[0]) & (key[1] > after[1]))))
+                .order_by(*key)
+                .limit(PAGE_ROWS)
+            )
+            with self.engine.connect() as connection:
+                rows = connection.execute(query).all()
+            for row in rows:
+                yield PendingPayout(account=row.account, payout=payout_from_row(row))
+            if len(rows) < PAGE_ROWS:
+                return
+            after = (rows[-1].account, rows[-1].payout_id)
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    return getattr(error.orig, "sqlstate", None)
+
+
+def _database_error(engine: Engine, error: DBAPIError) -> DatabaseError:
+    """An operating error of the database as one line for a person."""
+    where = shown_url(engine.url)
+    if engine.dialect.name == "sqlite" and "locked" in str(error.orig):
+        return DatabaseError(
+            f"{where} is locked by another writer beyond the busy timeout of {BUSY_TIMEOUT_S:g} s; "
+            f"try again when it is done"
+        )
+    return DatabaseError(f"{where}: {str(error.orig).strip().splitlines()[0]}")
+
+
+def _recorded(connection: Connection, account_id: str, command_id: str) -> Entry | None:
+    """spec.md#storage: the entry recorded under a command id on an account, if the id is used."""
+    data = connection.execute(_ENTRY, {"account": account_id, "command_id": command_id}).scalar()
+    return None if data is None else decode_entry(data)
+
+
+class _Group:
+    """One transaction's commands: decided in order, each against what the ones before it wrote."""
+
+    def __init__(self, connection: Connection, postgresql: bool) -> None:
+        self._connection = connection
+        self._postgresql = postgresql
+        self._accounts: dict[str, Account | None] = {}
+        """The accounts this transaction has read (and, on PostgreSQL, locked) or written, as they are now."""
+
+    def run(self, commands: Sequence[Command]) -> list[Decision]:
+        if self._postgresql:
+            self._lock({command.account for command in commands if command_rejection(command) is None})
+        return [self._one(command) for command in commands]
+
+    def _lock(self, account_ids: set[str]) -> None:
+        """Lock the group's existing accounts in one order (no two groups deadlock on them), then read them."""
+        locked = list(self._connection.execute(_LOCK_ACCOUNTS, {"accounts": sorted(account_ids)}).scalars())
+        if locked:
+            for row in self._connection.execute(_ACCOUNTS, {"accounts": locked}):
+                self._accounts[row.account] = account_from_row(row)
+
+    def _one(self, command: Command) -> Decision:
+        # An id or account outside the rules is refused before it is looked for (no SQL meets it).
+        rejection = command_rejection(command)
+        if rejection is not None:
+            return rejection
+        account_id = command.account
+        if account_id not in self._accounts:
+            self._accounts[account_id] = self._read(account_id)
+        before = self._accounts[account_id]
+        if before is not None or not self._postgresql:
+            return self._decide(before, command)
+        # A new account has no row to lock: another writer may open it first. Its unique keys tell,
+        # and this command is then decided again, against the account that writer committed.
+        for attempt in range(RETRIES_MAX + 1):
+            savepoint = self._connection.begin_nested()
+            try:
+                decision = self._decide(before, command)
+            except IntegrityError as error:
+                savepoint.rollback()
+                if _sqlstate(error) != _UNIQUE_VIOLATION or attempt == RETRIES_MAX:
+                    raise
+                before = self._accounts[account_id] = self._read(account_id)
+                if before is not None:
+                    return self._decide(before, command)
+                continue
+            savepoint.commit()
+            return decision
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _read(self, account_id: str) -> Account | None:
+        if self._postgresql:
+            self._connection.execute(_LOCK_ACCOUNT, {"account": account_id})
+        row = self._connection.execute(_ACCOUNT, {"account": account_id}).first()
+        return None if row is None else account_from_row(row)
+
+    def _decide(self, before: Account | None, command: Command) -> Decision:
+        lookup = NOTHING_RECORDED if before is None else self._lookup(command)
+        decision, after = execute(before, command, lookup)
+        if isinstance(decision, (Applied, Refused)):
+            assert after is not None
+            self._write(before, decision, after)
+            self._accounts[command.account] = after
+        return decision
+
+    def _lookup(self, command: Command) -> Lookup:
+        """spec.md#storage: by key, what the account's history holds for this command."""
+        entry = _recorded(self._connection, command.account, command.id)
+        named = payout_looked_up(command)
+        payout = None
+        if named is not None:
+            row = self._connection.execute(_PAYOUT, {"account": command.account, "payout_id": named}).first()
+            payout = None if row is None else payout_from_row(row)
+        if entry is None and payout is None:
+            return NOTHING_RECORDED
+        return Lookup(entry=entry, payout=payout)
+
+    def _write(self, before: Account | None, entry: Entry, after: Account) -> None:
+        """The entry, the account after it, and the losses and payouts it touched."""
+        connection, account_id = self._connection, after.id
+        connection.execute(
+            _INSERT_ENTRY,
+            {
+                "account": account_id,
+                "seq": after.entry_count,
+                "command_id": entry.command.id,
+                "entry": encode_entry(entry),
+            },
+        )
+        if before is None:
+            connection.execute(_INSERT_ACCOUNT, account_row(after))
+        else:
+            # Compare and set: the row is locked, so its version can only be the one that was read.
+            values = account_row(after)
+            values.update(b_account=account_id, b_entry_count=before.entry_count)
+            del values["account"]
+            if connection.execute(_UPDATE_ACCOUNT, values).rowcount != 1:
+                raise AssertionError(f"account {account_id!r} changed under its lock")
+        events = entry.events if isinstance(entry, Applied) else ()
+        opened = {event.opened_by for event in events if isinstance(event, LossOpened)}
+        for loss in losses_written(before, entry, after):
+            row = loss_row(account_id, loss)
+            if loss.opened_by in opened:
+                connection.execute(_INSERT_LOSS, row)
+            else:
+                row.update(b_account=row.pop("account"), b_opened_by=row.pop("opened_by"))
+                connection.execute(_UPDATE_LOSS, row)
+        for payout in payouts_written(entry):
+            if payout.status is PayoutStatus.PENDING:
+                connection.execute(
+                    _INSERT_PAYOUT,
+                    {
+                        "account": account_id,
+                        "payout_id": payout.id,
+                        "amount_minor": payout.amount_minor,
+                        "status": payout.status.value,
+                    },
+                )
+            elif (
+                connection.execute(
+                    _CONFIRM_PAYOUT, {"b_account": account_id, "b_payout_id": payout.id}
+                ).rowcount
+                != 1
+            ):
+                raise AssertionError(f"payout {payout.id!r} was not pending under its account's lock")

@@ -1,0 +1,84 @@
+"""The state machines of `machines.py` on the SQL store: SQLite files and a PostgreSQL database.
+
+Each run gets an empty database: a new SQLite file in a folder of the session, or the PostgreSQL
+database of the session with its tables emptied. The crash machine's restarts close the store, as a
+dead process would lose its connections, and open a new one on the same database; its crashes come
+before the command's transaction, inside it (the connection dies after the ledger's insert) and after
+it (`faults.py`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from pathlib import Path
+from typing import ClassVar
+
+from sqlalchemy import text
+
+from ppk.adapters import schema
+from ppk.adapters.sql import SqlStore, open_store
+from ppk.adapters.store import Store
+from ppk.stateful_tests.machines import CrashRetryMachine, SettlementMachine
+
+
+class SqlDatabases:
+    """Where the machines' stores live: a new SQLite file per run, or one PostgreSQL database emptied."""
+
+    postgres_url: ClassVar[str | None] = None
+    """The PostgreSQL database to run on; None: SQLite files."""
+    _folder: ClassVar[tempfile.TemporaryDirectory[str] | None] = None
+    _runs: ClassVar[itertools.count[int]] = itertools.count()
+
+    def fresh_store(self) -> SqlStore:
+        """A store on an empty database."""
+        url = type(self).postgres_url
+        if url is None:
+            if SqlDatabases._folder is None:
+                SqlDatabases._folder = tempfile.TemporaryDirectory(prefix="ppk-machines-")
+            path = Path(SqlDatabases._folder.name) / f"run{next(SqlDatabases._runs)}.db"
+            self.database = str(path)
+            return open_store(self.database)
+        self.database = url
+        store = open_store(url)
+        with store.engine.begin() as connection:
+            tables = ", ".join(table.name for table in schema.metadata.sorted_tables)
+            connection.execute(text(f"TRUNCATE {tables}"))
+        return store
+
+    def reopened(self, store: Store) -> Store:
+        """The store a new process opens on the same database, the old one's connections gone."""
+        assert isinstance(store, SqlStore)
+        store.close()
+        return open_store(self.database)
+
+    def forget(self, store: Store) -> None:
+        """The run is over: close its store, and delete its SQLite file."""
+        assert isinstance(store, SqlStore)
+        store.close()
+        if type(self).postgres_url is None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(self.database + suffix).unlink(missing_ok=True)
+
+
+class SqlSettlementMachine(SqlDatabases, SettlementMachine):
+    """The settlement machine, lockstep and forgeries included, on the SQL store."""
+
+    def make_store(self) -> Store:
+        return self.fresh_store()
+
+    def teardown(self) -> None:
+        self.forget(self.store)
+
+
+class SqlCrashRetryMachine(SqlDatabases, CrashRetryMachine):
+    """The crash machine on the SQL store: crashes before, inside and after the transaction."""
+
+    def make_store(self) -> Store:
+        return self.fresh_store()
+
+    def reopen_store(self, store: Store) -> Store:
+        return self.reopened(store)
+
+    def teardown(self) -> None:
+        self.forget(self.store.inner)
