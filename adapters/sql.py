@@ -26,6 +26,7 @@ shown: every message names the database through `shown_url`.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import URL, make_url
@@ -108,14 +110,14 @@ def database_url(named: str | None) -> URL:
     A text without `://` is a SQLite file's path. `postgresql://user@host:port/db` (or
     `postgres://`) is read as users write it and driven by psycopg 3.
     """
-    text = named or os.environ.get(DATABASE_ENV) or DATABASE_DEFAULT
-    if "://" not in text:
-        return URL.create("sqlite", database=str(Path(text)))
+    given = named or os.environ.get(DATABASE_ENV) or DATABASE_DEFAULT
+    if "://" not in given:
+        return URL.create("sqlite", database=str(Path(given)))
     try:
-        url = make_url(text)
-    except ArgumentError:
+        url = make_url(given)
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number
         raise DatabaseError(
-            f"{_shown_text(text)} is not a database URL; write postgresql://USER@HOST:PORT/NAME "
+            f"{_shown_text(given)} is not a database URL; write postgresql://USER@HOST:PORT/NAME "
             "or a SQLite file's path"
         ) from None
     if url.drivername in _POSTGRES_SCHEMES or url.drivername == "postgresql+psycopg":
@@ -218,6 +220,48 @@ def schema_head() -> str:
     return head
 
 
+_SCHEMA_LOCK: Final = threading.Lock()
+"""Alembic keeps its migration context in module globals: one schema check or upgrade at a time."""
+
+_SCHEMA_LOCK_KEY: Final = 0x70706B  # "ppk"
+"""The PostgreSQL advisory lock that serialises schema checks and upgrades across processes."""
+
+
+def _schema_version(url: URL, engine: Engine, *, upgrade: bool) -> tuple[str | None, str]:
+    """The database's schema version and this ppk's, after creating the schema in an empty database
+    (and, with `upgrade`, after upgrading an older one); refused in one line if it is not ppk's, of
+    a version this ppk does not know, or (without `upgrade`) older."""
+    with _SCHEMA_LOCK, engine.execution_options(ppk_write=True).begin() as connection:
+        if is_postgresql(engine):
+            # Two processes opening one new database: the second waits, then finds the schema there.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        config, scripts = _alembic(connection)
+        revision = MigrationContext.configure(connection).get_current_revision()
+        head = scripts.get_current_head()
+        assert head is not None
+        if revision is None:
+            tables = inspect(connection).get_table_names()
+            if tables:
+                named = ", ".join(sorted(tables)[:5])
+                raise DatabaseError(
+                    f"{shown_url(url)} is not a ppk database: it has tables ({named}) and no ppk "
+                    f"schema version"
+                )
+        elif revision not in {script.revision for script in scripts.walk_revisions()}:
+            raise DatabaseError(
+                f"{shown_url(url)} has schema version {revision}, which this ppk (schema {head}) does not "
+                f"know: a newer ppk wrote it; use that ppk"
+            )
+        elif revision != head and not upgrade:
+            raise DatabaseError(
+                f"{shown_url(url)} has schema version {revision} and this ppk needs {head}: "
+                f"upgrade it with `ppk db upgrade --db {shown_url(url)[1:-1]}`"
+            )
+        if revision != head:
+            command.upgrade(config, "head")
+        return revision, head
+
+
 def open_store(named: str | None = None) -> SqlStore:
     """The SQL store on the database a command line names (see `database_url`), at this ppk's schema.
 
@@ -228,41 +272,14 @@ def open_store(named: str | None = None) -> SqlStore:
     url = database_url(named)
     engine = make_engine(url)
     try:
-        with engine.execution_options(ppk_write=True).begin() as connection:
-            config, scripts = _alembic(connection)
-            revision = MigrationContext.configure(connection).get_current_revision()
-            head = scripts.get_current_head()
-            if revision is None:
-                tables = inspect(connection).get_table_names()
-                if tables:
-                    named = ", ".join(sorted(tables)[:5])
-                    raise DatabaseError(
-                        f"{shown_url(url)} is not a ppk database: it has tables ({named}) and no ppk "
-                        f"schema version"
-                    )
-                command.upgrade(config, "head")
-            elif revision != head:
-                known = {script.revision for script in scripts.walk_revisions()}
-                if revision in known:
-                    raise DatabaseError(
-                        f"{shown_url(url)} has schema version {revision} and this ppk needs {head}: "
-                        f"upgrade it with `ppk db upgrade --db {shown_url(url)[1:-1]}`"
-                    )
-                raise _unknown_version(url, revision, head)
+        _schema_version(url, engine, upgrade=False)
     except DatabaseError:
         engine.dispose()
         raise
-    except (OperationalError, DBAPIError) as error:
+    except DBAPIError as error:
         engine.dispose()
         raise _database_error(engine, error) from error
     return SqlStore(engine)
-
-
-def _unknown_version(url: URL, revision: str, head: str | None) -> DatabaseError:
-    return DatabaseError(
-        f"{shown_url(url)} has schema version {revision}, which this ppk (schema {head}) does not know: "
-        f"a newer ppk wrote it; use that ppk"
-    )
 
 
 def upgrade_database(named: str | None = None) -> tuple[str | None, str]:
@@ -270,17 +287,8 @@ def upgrade_database(named: str | None = None) -> tuple[str | None, str]:
     url = database_url(named)
     engine = make_engine(url)
     try:
-        with engine.execution_options(ppk_write=True).begin() as connection:
-            config, scripts = _alembic(connection)
-            before = MigrationContext.configure(connection).get_current_revision()
-            head = scripts.get_current_head()
-            assert head is not None
-            known = {script.revision for script in scripts.walk_revisions()}
-            if before is not None and before not in known:
-                raise _unknown_version(url, before, head)
-            command.upgrade(config, "head")
-            return before, head
-    except (OperationalError, DBAPIError) as error:
+        return _schema_version(url, engine, upgrade=True)
+    except DBAPIError as error:
         raise _database_error(engine, error) from error
     finally:
         engine.dispose()
@@ -348,6 +356,17 @@ _ENTRY: Final = select(schema.ledger.c.entry).where(
 _PAYOUT: Final = select(schema.payouts).where(
     (schema.payouts.c.account == bindparam("account"))
     & (schema.payouts.c.payout_id == bindparam("payout_id"))
+)
+_LEDGER_PAGE: Final = (
+    select(schema.ledger.c.seq, schema.ledger.c.entry)
+    .where((schema.ledger.c.account == bindparam("account")) & (schema.ledger.c.seq > bindparam("seq")))
+    .order_by(schema.ledger.c.seq)
+    .limit(bindparam("rows"))
+)
+_PAYOUTS: Final = (
+    select(schema.payouts)
+    .where(schema.payouts.c.account == bindparam("account"))
+    .order_by(schema.payouts.c.payout_id)
 )
 _INSERT_ENTRY: Final = insert(schema.ledger)
 _INSERT_ACCOUNT: Final = insert(schema.accounts)
@@ -451,14 +470,10 @@ class SqlStore:
         """The account's entries in order, read a page at a time."""
         seq = 0
         while True:
-            query = (
-                select(schema.ledger.c.seq, schema.ledger.c.entry)
-                .where((schema.ledger.c.account == account_id) & (schema.ledger.c.seq > seq))
-                .order_by(schema.ledger.c.seq)
-                .limit(PAGE_ROWS)
-            )
             with self.engine.connect() as connection:
-                rows = connection.execute(query).all()
+                rows = connection.execute(
+                    _LEDGER_PAGE, {"account": account_id, "seq": seq, "rows": PAGE_ROWS}
+                ).all()
             for row in rows:
                 yield decode_entry(row.entry)
             if len(rows) < PAGE_ROWS:
@@ -466,13 +481,8 @@ class SqlStore:
             seq = rows[-1].seq
 
     def payouts(self, account_id: str) -> list[Payout]:
-        query = (
-            select(schema.payouts)
-            .where(schema.payouts.c.account == account_id)
-            .order_by(schema.payouts.c.payout_id)
-        )
         with self.engine.connect() as connection:
-            return [payout_from_row(row) for row in connection.execute(query)]
+            return [payout_from_row(row) for row in connection.execute(_PAYOUTS, {"account": account_id})]
 
     def account_ids(self) -> list[str]:
         query = select(schema.accounts.c.account).order_by(schema.accounts.c.account)
@@ -536,7 +546,7 @@ class _Group:
         return [self._one(command) for command in commands]
 
     def _lock(self, account_ids: set[str]) -> None:
-        """Lock the group's existing accounts in one order (no two groups deadlock on them), then read them."""
+        """Lock the group's existing accounts in one order (no two groups deadlock on them); read them."""
         locked = list(self._connection.execute(_LOCK_ACCOUNTS, {"accounts": sorted(account_ids)}).scalars())
         if locked:
             for row in self._connection.execute(_ACCOUNTS, {"accounts": locked}):

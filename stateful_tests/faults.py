@@ -3,8 +3,8 @@
 Production code has no crash parameters (spec.md#e3): a machine wraps the store it checks in a
 `FaultyStore` and the gateway in a `FaultyGateway`, arms one crash point, and makes its call. The
 wrapper raises `Crash` at that point, as a process would die there: before the command's transaction
-commits (nothing persisted, no answer), inside it (the connection dies after the entry was written
-and before the commit: the database must roll all of it back), after it commits (persisted, the
+commits (nothing persisted, no answer), inside it (after the entry was written and before the
+commit: the database must roll all of it back), after it commits (persisted, the
 answer lost), or after a payout's transfer left for the bank and before anything else happened.
 """
 
@@ -27,8 +27,8 @@ class CrashPoint(enum.StrEnum):
     BEFORE_COMMIT = "before_commit"
     """The command's transaction never committed: nothing persisted, and the caller never hears back."""
     INSIDE_TRANSACTION = "inside_transaction"
-    """The connection died after the entry was written, before the commit (a SQL store; for one with
-    no transaction to die in, as BEFORE_COMMIT)."""
+    """The process died after the entry was written, before the commit (a SQL store; for one with no
+    transaction to die in, as BEFORE_COMMIT)."""
     AFTER_COMMIT = "after_commit"
     """The transaction committed; the caller never hears back."""
     AFTER_TRANSFER = "after_transfer"
@@ -72,8 +72,9 @@ class FaultyStore:
         """Execute with the connection dying right after the ledger's insert, inside the transaction."""
 
         def die(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+            # The entry is written and the transaction open: dying here, the database must roll it
+            # all back, as it does when a connection drops (the store's `begin` block rolls back).
             if statement.lstrip().upper().startswith("INSERT INTO LEDGER"):
-                connection.invalidate()  # the connection is gone, and its transaction with it
                 raise Crash(CrashPoint.INSIDE_TRANSACTION)
 
         event.listen(engine, "after_cursor_execute", die)
