@@ -25,6 +25,7 @@ shown: every message names the database through `shown_url`.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -204,18 +205,27 @@ def _sqlite_engine(url: URL) -> Engine:
 _MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
 
 
-def _alembic(connection: Connection) -> tuple[Config, ScriptDirectory]:
+def _config(location: Path) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("script_location", str(location))
+    return config
+
+
+@functools.cache
+def _scripts(location: Path) -> ScriptDirectory:
+    """The migrations, read once per process: a store reopened many times reads them once."""
+    return ScriptDirectory.from_config(_config(location))
+
+
+def _alembic(connection: Connection) -> tuple[Config, ScriptDirectory]:
+    config = _config(_MIGRATIONS)
     config.attributes["connection"] = connection
-    return config, ScriptDirectory.from_config(config)
+    return config, _scripts(_MIGRATIONS)
 
 
 def schema_head() -> str:
     """The schema version this ppk writes: the head of its migrations."""
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    head = _scripts(_MIGRATIONS).get_current_head()
     assert head is not None
     return head
 

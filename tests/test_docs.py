@@ -65,9 +65,23 @@ def test_readme__embedding_example_runs() -> None:
 
 
 def test_worked_example__ppk_replay_prints_the_shipped_output() -> None:
-    """The README's first command: `ppk replay --show` on the worked example, byte for byte."""
+    """`ppk replay --show` on the worked example prints examples/worked.out.jsonl, byte for byte."""
     completed = subprocess.run(
         ["ppk", "replay", "--show", "examples/worked.jsonl"], cwd=ROOT, capture_output=True, check=False
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == (ROOT / "examples" / "worked.out.jsonl").read_bytes()
+
+
+def test_quickstart__ppk_apply_then_show_print_the_shipped_output(tmp_path: Path) -> None:
+    """The README's first command, `ppk apply examples/worked.jsonl`, in a fresh folder: ppk.db is made
+    there, the results are the shipped ones, `ppk show --json` the shipped view; exit 1 (two lines are
+    rejected, as the example intends)."""
+    worked = str(ROOT / "examples" / "worked.jsonl")
+    shipped = (ROOT / "examples" / "worked.out.jsonl").read_bytes().splitlines(keepends=True)
+    applied = subprocess.run(["ppk", "apply", worked], cwd=tmp_path, capture_output=True, check=False)
+    assert (applied.returncode, applied.stderr) == (1, b"")
+    assert (tmp_path / "ppk.db").is_file()
+    shown = subprocess.run(["ppk", "show", "--json"], cwd=tmp_path, capture_output=True, check=False)
+    assert (shown.returncode, shown.stderr) == (0, b"")
+    assert applied.stdout.splitlines(keepends=True) + shown.stdout.splitlines(keepends=True) == shipped
