@@ -10,7 +10,7 @@ does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 import attrs
@@ -248,272 +248,276 @@ def refusal_changes_nothing_else(before: Account | None, entry: Entry, after: Ac
     return before is not None and attrs.evolve(after, entry_count=before.entry_count) == before
 
 
-# --- Full forms: a whole ledger ------------------------------------------------------------------
+# --- Full forms: a whole ledger, in one pass ----------------------------------------------------
+
+INVARIANT_RULES: Final = {
+    "I1": "stored CAPITAL = Σ FUNDING − Σ CAPITAL_CLOSED over the ledger",
+    "I2": "Σ CAPITAL_CLOSED ≤ Σ FUNDING after every entry",
+    "I3": "at most one active loss, and capital closes only an active loss",
+    "I4": "an active loss implies CAPITAL > CB",
+    "I5": "remaining loss = CAPITAL − CB with a loss, CB = CAPITAL without one, as stored",
+    "I6": "my + company share = payment, for each settlement and in the stored totals",
+    "I7": "each withdrawn profit is exactly one payout, confirmed at most once, as stored",
+    "I8": "each command id once in its account's ledger, which the stored count counts",
+    "I9": "each loss's original = capital closed by its settlements or write-off + remaining",
+    "I10": "every amount ≥ 0 and within the limit, and CB ≥ 0",
+}
+"""spec.md#invariants: each invariant in one line, for reports."""
+
+INVARIANT_IDS: Final = tuple(INVARIANT_RULES)
+"""spec.md#invariants: the ids of the ten invariants, in spec order."""
 
 
 @attrs.frozen(kw_only=True)
-class LedgerPoint:
-    """What the ledger alone says after one entry, derived without the kernel's fold."""
+class Break:
+    """A full form that fails: which invariant, at which entry (1-based; None: against the stored
+    books at the end), and what the ledger says against what was found."""
 
-    funding_minor: int
-    capital_closed_minor: int
-    balance_minor: int
-    """CB: the last observed balance, plus funding since, less withdrawn profit."""
-    loss_opened_by: str | None
-    """The id of the record_balance that opened the active loss, if one is active."""
-    loss_original_minor: int
-    loss_closed_minor: int
+    invariant: str
+    position: int | None
+    detail: str
+
+
+class LedgerCheck:
+    """spec.md#invariants: all ten full forms over one account's ledger, entry by entry, in one pass.
+
+    Everything it derives it derives from the events alone, never from the kernel's fold: CAPITAL,
+    CB and the active loss after each entry, the running totals, the payouts withdrawn and confirmed,
+    the losses opened and what closed them. `add` each entry in ledger order, then `finish` against
+    the stored account and its stored payouts; `breaks` lists every failure, never only the first.
+    Its memory is the account's figures plus its command ids, payouts and losses: one account's,
+    never a whole database's.
+    """
+
+    def __init__(self, account_id: str | None = None) -> None:
+        self.account_id = account_id
+        """The account the ledger is of, when known: an entry of another account breaks I8."""
+        self.breaks: list[Break] = []
+        self.position = 0
+        self.funding_minor = self.capital_closed_minor = self.balance_minor = 0
+        self.loss_opened_by: str | None = None
+        self.loss_original_minor = self.loss_closed_minor = 0
+        self.payments_minor = self.my_share_minor = self.company_share_minor = 0
+        self.withdrawn: dict[str, int] = {}
+        self.confirmed: set[str] = set()
+        self.seen: set[str] = set()
+        self.losses_original: dict[str, int] = {}
+        self.losses_closed: dict[str, int] = {}
 
     @property
     def capital_minor(self) -> int:
         return self.funding_minor - self.capital_closed_minor
 
-    @property
-    def loss_remaining_minor(self) -> int:
-        return self.loss_original_minor - self.loss_closed_minor
-
-
-EMPTY_LEDGER_POINT = LedgerPoint(
-    funding_minor=0,
-    capital_closed_minor=0,
-    balance_minor=0,
-    loss_opened_by=None,
-    loss_original_minor=0,
-    loss_closed_minor=0,
-)
-
-
-def ledger_points(entries: Iterable[Entry]) -> Iterator[tuple[Entry, LedgerPoint, LedgerPoint]]:
-    """Walk a ledger; yield each entry with the figures the ledger gives before and after it."""
-    point = EMPTY_LEDGER_POINT
-    for entry in entries:
-        before = point
-        for event in _events(entry):
-            point = _point_after(point, event)
-        if point.loss_opened_by is not None and point.loss_remaining_minor == 0:
-            point = attrs.evolve(point, loss_opened_by=None, loss_original_minor=0, loss_closed_minor=0)
-        yield entry, before, point
-
-
-def _point_after(point: LedgerPoint, event: Event) -> LedgerPoint:
-    if isinstance(event, Funded):
-        return attrs.evolve(
-            point,
-            funding_minor=point.funding_minor + event.amount_minor,
-            balance_minor=point.balance_minor + event.amount_minor,
+    def _break(self, invariant: str, detail: str, *, at_end: bool = False) -> None:
+        self.breaks.append(
+            Break(invariant=invariant, position=None if at_end else self.position, detail=detail)
         )
-    if isinstance(event, BalanceRecorded):
-        return attrs.evolve(point, balance_minor=event.balance_minor)
-    if isinstance(event, ProfitWithdrawn):
-        return attrs.evolve(point, balance_minor=point.balance_minor - event.amount_minor)
-    if isinstance(event, LossOpened):
-        return attrs.evolve(
-            point,
-            loss_opened_by=event.opened_by,
-            loss_original_minor=event.original_minor,
-            loss_closed_minor=0,
-        )
-    if isinstance(event, (Settled, LossWrittenOff)):
-        return attrs.evolve(
-            point,
-            capital_closed_minor=point.capital_closed_minor + event.capital_closed_minor,
-            loss_closed_minor=point.loss_closed_minor + event.capital_closed_minor,
-        )
-    return point
 
-
-def _last_point(entries: Iterable[Entry]) -> LedgerPoint:
-    last = EMPTY_LEDGER_POINT
-    for _, _, after in ledger_points(entries):
-        last = after
-    return last
-
-
-def capital_is_conserved_over(entries: Sequence[Entry], account: Account | None) -> bool:
-    """spec.md#i1, full: stored CAPITAL = Σ FUNDING − Σ CAPITAL_CLOSED over the ledger."""
-    if account is None:
-        return not entries
-    point = _last_point(entries)
-    return (
-        account.capital_minor == point.capital_minor
-        and account.funding_minor == point.funding_minor
-        and account.capital_closed_minor == point.capital_closed_minor
-    )
-
-
-def capital_is_never_negative_over(entries: Sequence[Entry]) -> bool:
-    """spec.md#i2, full: Σ CAPITAL_CLOSED ≤ Σ FUNDING after every entry."""
-    return all(after.capital_closed_minor <= after.funding_minor for _, _, after in ledger_points(entries))
-
-
-def one_loss_at_a_time_over(entries: Sequence[Entry]) -> bool:
-    """spec.md#i3, full: a loss opens only when none is active, and capital closes only a loss."""
-    for entry, before, _ in ledger_points(entries):
+    def add(self, entry: Entry) -> None:
+        """One more entry of the ledger, in order."""
+        self.position += 1
+        command = entry.command
+        if command.id in self.seen:
+            self._break("I8", f"command id {command.id!r} is recorded a second time")
+        self.seen.add(command.id)
+        if self.account_id is not None and command.account != self.account_id:
+            self._break("I8", f"an entry of account {command.account!r} in the ledger of {self.account_id!r}")
         events = _events(entry)
         opened = sum(isinstance(event, LossOpened) for event in events)
-        if opened > 1 or (opened == 1 and before.loss_opened_by is not None):
-            return False
-        closes = [event for event in events if isinstance(event, (Settled, LossWrittenOff))]
-        if closes and opened == 0 and before.loss_opened_by is None:
-            return False
-    return True
+        if opened > 1 or (opened == 1 and self.loss_opened_by is not None):
+            self._break(
+                "I3", "a loss opened while one is active" if opened == 1 else f"{opened} losses opened"
+            )
+        closes = any(isinstance(event, (Settled, LossWrittenOff)) for event in events)
+        if closes and opened == 0 and self.loss_opened_by is None:
+            self._break("I3", "capital closed with no active loss")
+        for event in events:
+            self._event(entry, event)
+        if self.loss_opened_by is not None and self.loss_original_minor - self.loss_closed_minor == 0:
+            self.loss_opened_by, self.loss_original_minor, self.loss_closed_minor = None, 0, 0
+        self._after_entry()
 
-
-def loss_implies_capital_above_balance_over(entries: Sequence[Entry]) -> bool:
-    """spec.md#i4, full: after every entry with a loss active, CAPITAL > CB."""
-    return all(
-        after.loss_opened_by is None or after.capital_minor > after.balance_minor
-        for _, _, after in ledger_points(entries)
-    )
-
-
-def balance_agrees_with_loss_over(entries: Sequence[Entry], account: Account | None) -> bool:
-    """spec.md#i5, full: after every entry, remaining = CAPITAL − CB, or CB = CAPITAL; as stored."""
-    point = EMPTY_LEDGER_POINT
-    for _, _, point in ledger_points(entries):
-        if point.loss_opened_by is None and point.balance_minor != point.capital_minor:
-            return False
-        if point.loss_opened_by is not None and (
-            point.loss_remaining_minor != point.capital_minor - point.balance_minor
-        ):
-            return False
-    if account is None:
-        return not entries
-    loss = account.loss
-    return (
-        account.balance_minor == point.balance_minor
-        and (loss.opened_by if loss else None) == point.loss_opened_by
-        and (loss.remaining_minor if loss else 0) == point.loss_remaining_minor
-    )
-
-
-def shares_add_up_to_payments_over(entries: Sequence[Entry], account: Account | None) -> bool:
-    """spec.md#i6, full: each settlement's my + company = payment; so do the stored totals."""
-    payments_minor = my_minor = company_minor = 0
-    for entry in entries:
-        for event in _events(entry):
+    def _event(self, entry: Entry, event: Event) -> None:
+        for field in attrs.fields(type(event)):
+            value = getattr(event, field.name)
+            if field.name.endswith("_minor") and not 0 <= value <= AMOUNT_MINOR_MAX:
+                self._break(
+                    "I10", f"{type(event).__name__}.{field.name} = {value} is outside 0 … {AMOUNT_MINOR_MAX}"
+                )
+        if isinstance(event, Funded):
+            self.funding_minor += event.amount_minor
+            self.balance_minor += event.amount_minor
+        elif isinstance(event, BalanceRecorded):
+            self.balance_minor = event.balance_minor
+        elif isinstance(event, ProfitWithdrawn):
+            self.balance_minor -= event.amount_minor
+            self._withdrawn(entry, event)
+        elif isinstance(event, PayoutConfirmed):
+            self._confirmed(event)
+        elif isinstance(event, LossOpened):
+            self.loss_opened_by = event.opened_by
+            self.loss_original_minor, self.loss_closed_minor = event.original_minor, 0
+            self.losses_original[event.opened_by] = event.original_minor
+            self.losses_closed[event.opened_by] = 0
+        elif isinstance(event, (Settled, LossWrittenOff)):
+            self.capital_closed_minor += event.capital_closed_minor
+            self.loss_closed_minor += event.capital_closed_minor
+            if event.loss not in self.losses_closed:
+                self._break("I9", f"capital closed on {event.loss!r}, a loss never opened")
+            else:
+                self.losses_closed[event.loss] += event.capital_closed_minor
             if isinstance(event, Settled):
                 if event.my_share_minor + event.company_share_minor != event.payment_minor:
-                    return False
-                payments_minor += event.payment_minor
-                my_minor += event.my_share_minor
-                company_minor += event.company_share_minor
-    if account is None:
-        return not entries
-    return (
-        my_minor + company_minor == payments_minor
-        and account.payments_minor == payments_minor
-        and account.my_share_minor == my_minor
-        and account.company_share_minor == company_minor
-    )
+                    self._break(
+                        "I6",
+                        f"shares {event.my_share_minor} + {event.company_share_minor} of a payment of "
+                        f"{event.payment_minor}",
+                    )
+                self.payments_minor += event.payment_minor
+                self.my_share_minor += event.my_share_minor
+                self.company_share_minor += event.company_share_minor
 
+    def _withdrawn(self, entry: Entry, event: ProfitWithdrawn) -> None:
+        own = payout_id(entry.command.account, entry.command.id)
+        if event.payout_id in self.withdrawn:
+            self._break("I7", f"payout {event.payout_id!r} withdrawn a second time")
+        if event.amount_minor <= 0:
+            self._break("I7", f"payout {event.payout_id!r} withdraws {event.amount_minor}, not a profit")
+        if event.payout_id != own:
+            self._break(
+                "I7", f"payout {event.payout_id!r} withdrawn by command {entry.command.id!r}, not {own!r}"
+            )
+        self.withdrawn.setdefault(event.payout_id, event.amount_minor)
 
-def each_profit_is_one_payout_over(
-    entries: Sequence[Entry], account: Account | None, payouts: Sequence[Payout]
-) -> bool:
-    """spec.md#i7, full: one payout per withdrawal, confirmed at most once; Σ payouts = Σ PROFIT."""
-    withdrawn: dict[str, int] = {}
-    confirmed: set[str] = set()
-    for entry in entries:
-        for event in _events(entry):
-            if isinstance(event, ProfitWithdrawn):
-                if event.payout_id in withdrawn or event.amount_minor <= 0:
-                    return False
-                if event.payout_id != payout_id(entry.command.account, entry.command.id):
-                    return False
-                withdrawn[event.payout_id] = event.amount_minor
-            elif isinstance(event, PayoutConfirmed):
-                if event.payout_id not in withdrawn or event.payout_id in confirmed:
-                    return False
-                if event.amount_minor != withdrawn[event.payout_id]:
-                    return False
-                confirmed.add(event.payout_id)
-    if account is None:
-        return not entries and not payouts
-    stored = {payout.id: payout for payout in payouts}
-    return (
-        len(stored) == len(payouts)
-        and stored.keys() == withdrawn.keys()
-        and all(stored[payout_id].amount_minor == amount for payout_id, amount in withdrawn.items())
-        and all(
-            (stored[payout_id].status is PayoutStatus.CONFIRMED) == (payout_id in confirmed)
-            for payout_id in withdrawn
+    def _confirmed(self, event: PayoutConfirmed) -> None:
+        if event.payout_id not in self.withdrawn:
+            self._break("I7", f"payout {event.payout_id!r} confirmed, never withdrawn")
+            return
+        if event.payout_id in self.confirmed:
+            self._break("I7", f"payout {event.payout_id!r} confirmed a second time")
+        if event.amount_minor != self.withdrawn[event.payout_id]:
+            self._break(
+                "I7",
+                f"payout {event.payout_id!r} confirmed for {event.amount_minor}, "
+                f"withdrawn for {self.withdrawn[event.payout_id]}",
+            )
+        self.confirmed.add(event.payout_id)
+
+    def _after_entry(self) -> None:
+        """The figures the ledger gives after an entry: I2, I4, I5 and CB's part of I10."""
+        capital, balance = self.capital_minor, self.balance_minor
+        if self.capital_closed_minor > self.funding_minor:
+            self._break(
+                "I2", f"Σ CAPITAL_CLOSED {self.capital_closed_minor} > Σ FUNDING {self.funding_minor}"
+            )
+        if self.loss_opened_by is not None and not capital > balance:
+            self._break("I4", f"a loss is active with CAPITAL {capital} and CB {balance}")
+        if self.loss_opened_by is None and balance != capital:
+            self._break("I5", f"no loss is active, yet CB {balance} ≠ CAPITAL {capital}")
+        remaining = self.loss_original_minor - self.loss_closed_minor
+        if self.loss_opened_by is not None and remaining != capital - balance:
+            self._break("I5", f"the loss's remaining {remaining} ≠ CAPITAL − CB = {capital - balance}")
+        if balance < 0 or capital < 0:
+            self._break("I10", f"CB {balance}, CAPITAL {capital}: below 0")
+
+    def finish(self, account: Account | None, payouts: Sequence[Payout]) -> list[Break]:
+        """The ledger against the stored account and payouts; every break found, in spec order."""
+        if account is None:
+            if self.position:
+                for invariant in ("I1", "I5", "I6", "I7", "I8"):
+                    self._break(invariant, "a ledger with no stored account", at_end=True)
+            elif payouts:
+                self._break("I7", "payouts stored for no account", at_end=True)
+        else:
+            self._against(account, payouts)
+        self._losses_against(account)
+        return sorted(self.breaks, key=lambda found: INVARIANT_IDS.index(found.invariant))
+
+    def _against(self, account: Account, payouts: Sequence[Payout]) -> None:
+        def differs(invariant: str, what: str, stored: object, ledger: object) -> None:
+            if stored != ledger:
+                self._break(invariant, f"stored {what} {stored}, the ledger says {ledger}", at_end=True)
+
+        differs("I1", "CAPITAL", account.capital_minor, self.capital_minor)
+        differs("I1", "Σ FUNDING", account.funding_minor, self.funding_minor)
+        differs("I1", "Σ CAPITAL_CLOSED", account.capital_closed_minor, self.capital_closed_minor)
+        differs("I5", "CB", account.balance_minor, self.balance_minor)
+        loss = account.loss
+        differs("I5", "active loss", loss.opened_by if loss else None, self.loss_opened_by)
+        differs(
+            "I5",
+            "remaining loss",
+            loss.remaining_minor if loss else 0,
+            self.loss_original_minor - self.loss_closed_minor,
         )
-        and sum(withdrawn.values()) == account.profit_withdrawn_minor
-        and len(withdrawn) == account.payout_count
-        and len(confirmed) == account.payout_confirmed_count
-        and sum(withdrawn[payout_id] for payout_id in confirmed) == account.payout_confirmed_minor
-    )
+        differs("I6", "Σ payments", account.payments_minor, self.payments_minor)
+        differs("I6", "Σ my shares", account.my_share_minor, self.my_share_minor)
+        differs("I6", "Σ company shares", account.company_share_minor, self.company_share_minor)
+        differs("I8", "entry count", account.entry_count, self.position)
+        stored = {payout.id: payout for payout in payouts}
+        if len(stored) != len(payouts):
+            self._break("I7", "a payout id stored twice", at_end=True)
+        differs("I7", "payout ids", sorted(stored), sorted(self.withdrawn))
+        for payout_id_, amount_minor in self.withdrawn.items():
+            payout = stored.get(payout_id_)
+            if payout is None:
+                continue
+            differs("I7", f"amount of payout {payout_id_!r}", payout.amount_minor, amount_minor)
+            status = PayoutStatus.CONFIRMED if payout_id_ in self.confirmed else PayoutStatus.PENDING
+            differs("I7", f"status of payout {payout_id_!r}", payout.status.value, status.value)
+        differs("I7", "Σ PROFIT withdrawn", account.profit_withdrawn_minor, sum(self.withdrawn.values()))
+        differs("I7", "payout count", account.payout_count, len(self.withdrawn))
+        differs("I7", "confirmed payout count", account.payout_confirmed_count, len(self.confirmed))
+        confirmed_minor = sum(self.withdrawn[payout_id_] for payout_id_ in self.confirmed)
+        differs("I7", "Σ confirmed payouts", account.payout_confirmed_minor, confirmed_minor)
+
+    def _losses_against(self, account: Account | None) -> None:
+        """spec.md#i9: each loss's original = what closed it + what remains of it."""
+        active = account.loss if account is not None else None
+        for opened_by, original_minor in self.losses_original.items():
+            remaining_minor = active.remaining_minor if active and active.opened_by == opened_by else 0
+            if original_minor != self.losses_closed[opened_by] + remaining_minor:
+                self._break(
+                    "I9",
+                    f"loss {opened_by!r}: original {original_minor} ≠ closed {self.losses_closed[opened_by]} "
+                    f"+ remaining {remaining_minor}",
+                    at_end=True,
+                )
+        if active is not None and active.opened_by not in self.losses_original:
+            self._break("I9", f"the stored active loss {active.opened_by!r} was never opened", at_end=True)
 
 
-def commands_are_recorded_once_over(entries: Sequence[Entry], account: Account | None) -> bool:
-    """spec.md#i8, full: each id appears once in the account's ledger, and the account counts them all."""
-    seen: set[str] = set()
+def ledger_breaks(
+    entries: Iterable[Entry], account: Account | None, payouts: Sequence[Payout]
+) -> list[Break]:
+    """Every break of the ten full forms over a ledger, its stored account and payouts, in one pass."""
+    check = LedgerCheck(account.id if account is not None else None)
     for entry in entries:
-        if entry.command.id in seen:
-            return False
-        if account is not None and entry.command.account != account.id:
-            return False
-        seen.add(entry.command.id)
-    if account is None:
-        return not entries
-    return account.entry_count == len(entries)
-
-
-def losses_are_accounted_over(entries: Sequence[Entry], account: Account | None) -> bool:
-    """spec.md#i9, full: for each loss, original = Σ capital closed by its settlements + remaining."""
-    original: dict[str, int] = {}
-    closed: dict[str, int] = {}
-    for entry in entries:
-        for event in _events(entry):
-            if isinstance(event, LossOpened):
-                original[event.opened_by] = event.original_minor
-                closed[event.opened_by] = 0
-            elif isinstance(event, (Settled, LossWrittenOff)):
-                if event.loss not in closed:
-                    return False
-                closed[event.loss] += event.capital_closed_minor
-    active = account.loss if account is not None else None
-    for opened_by, original_minor in original.items():
-        remaining_minor = active.remaining_minor if active and active.opened_by == opened_by else 0
-        if original_minor != closed[opened_by] + remaining_minor:
-            return False
-    return active is None or active.opened_by in original
-
-
-def amounts_are_not_negative_over(entries: Sequence[Entry]) -> bool:
-    """spec.md#i10, full: every amount in every event is ≥ 0, and CB ≥ 0 after every entry."""
-    for entry, _, after in ledger_points(entries):
-        if after.balance_minor < 0 or after.capital_minor < 0:
-            return False
-        for event in _events(entry):
-            for field in attrs.fields(type(event)):
-                value = getattr(event, field.name)
-                if field.name.endswith("_minor") and not 0 <= value <= AMOUNT_MINOR_MAX:
-                    return False
-    return True
-
-
-FullInvariant = Callable[[Sequence[Entry], Account | None, Sequence[Payout]], bool]
-
-FULL_INVARIANTS: Final[dict[str, FullInvariant]] = {
-    "I1": lambda entries, account, payouts: capital_is_conserved_over(entries, account),
-    "I2": lambda entries, account, payouts: capital_is_never_negative_over(entries),
-    "I3": lambda entries, account, payouts: one_loss_at_a_time_over(entries),
-    "I4": lambda entries, account, payouts: loss_implies_capital_above_balance_over(entries),
-    "I5": lambda entries, account, payouts: balance_agrees_with_loss_over(entries, account),
-    "I6": lambda entries, account, payouts: shares_add_up_to_payments_over(entries, account),
-    "I7": each_profit_is_one_payout_over,
-    "I8": lambda entries, account, payouts: commands_are_recorded_once_over(entries, account),
-    "I9": lambda entries, account, payouts: losses_are_accounted_over(entries, account),
-    "I10": lambda entries, account, payouts: amounts_are_not_negative_over(entries),
-}
-"""spec.md#invariants: every full form by its id, called as `check(entries, account, payouts)`: an
-account's ledger, its stored value and its stored payouts."""
+        check.add(entry)
+    return check.finish(account, payouts)
 
 
 def broken_invariants_over(
     entries: Sequence[Entry], account: Account | None, payouts: Sequence[Payout]
 ) -> list[str]:
     """The ids of the invariants that a ledger, its stored account and payouts break, in spec order."""
-    return [name for name, check in FULL_INVARIANTS.items() if not check(entries, account, payouts)]
+    broken = {found.invariant for found in ledger_breaks(entries, account, payouts)}
+    return [invariant for invariant in INVARIANT_IDS if invariant in broken]
+
+
+FullInvariant = Callable[[Sequence[Entry], Account | None, Sequence[Payout]], bool]
+
+
+def _holds(invariant: str) -> FullInvariant:
+    def check(entries: Sequence[Entry], account: Account | None, payouts: Sequence[Payout]) -> bool:
+        return invariant not in broken_invariants_over(entries, account, payouts)
+
+    check.__name__ = f"{invariant}_holds_over"
+    return check
+
+
+FULL_INVARIANTS: Final[dict[str, FullInvariant]] = {
+    invariant: _holds(invariant) for invariant in INVARIANT_IDS
+}
+"""spec.md#invariants: every full form by its id, called as `check(entries, account, payouts)`: an
+account's ledger, its stored value and its stored payouts."""

@@ -287,11 +287,9 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account, payout
         stored = payouts if forged.payouts is None else forged.payouts
         if forged.account is not None:
             check_fold_names_what_breaks(forged.account, forged.name)
+        broken = contracts.broken_invariants_over(ledger, forged.account, stored)
         for name in sorted(forged.breaks):
-            check(
-                not contracts.FULL_INVARIANTS[name](ledger, forged.account, stored),
-                f"{name} misses a forged account ({forged.name}) of {account.id!r}",
-            )
+            check(name in broken, f"{name} misses a forged account ({forged.name}) of {account.id!r}")
         if forged.inductive is not None:
             assert forged.account is not None
             check(
@@ -305,13 +303,11 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account, payout
     for forged_ledger in tampering.ledger_forgeries(ledger, account, payouts):
         count += 1
         stored = payouts if forged_ledger.payouts is None else forged_ledger.payouts
+        broken = contracts.broken_invariants_over(
+            forged_ledger.entries, forged_ledger.account or account, stored
+        )
         for name in sorted(forged_ledger.breaks):
-            check(
-                not contracts.FULL_INVARIANTS[name](
-                    forged_ledger.entries, forged_ledger.account or account, stored
-                ),
-                f"{name} misses a forged ledger ({forged_ledger.name}) of {account.id!r}",
-            )
+            check(name in broken, f"{name} misses a forged ledger ({forged_ledger.name}) of {account.id!r}")
     for other in ("", "\U0010ffff"):  # account ids that sort before and after any other
         count += 1
         stray = attrs.evolve(ledger[-1].command, account=other)

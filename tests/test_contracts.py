@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import attrs
 import icontract
@@ -113,18 +113,7 @@ SCENARIOS = [
     limits_reached,
 ]
 
-FULL_FORMS: dict[str, Callable[[list[Entry], Account, list[Payout]], bool]] = {
-    "I1": lambda entries, account, payouts: contracts.capital_is_conserved_over(entries, account),
-    "I2": lambda entries, account, payouts: contracts.capital_is_never_negative_over(entries),
-    "I3": lambda entries, account, payouts: contracts.one_loss_at_a_time_over(entries),
-    "I4": lambda entries, account, payouts: contracts.loss_implies_capital_above_balance_over(entries),
-    "I5": lambda entries, account, payouts: contracts.balance_agrees_with_loss_over(entries, account),
-    "I6": lambda entries, account, payouts: contracts.shares_add_up_to_payments_over(entries, account),
-    "I7": contracts.each_profit_is_one_payout_over,
-    "I8": lambda entries, account, payouts: contracts.commands_are_recorded_once_over(entries, account),
-    "I9": lambda entries, account, payouts: contracts.losses_are_accounted_over(entries, account),
-    "I10": lambda entries, account, payouts: contracts.amounts_are_not_negative_over(entries),
-}
+FULL_FORMS = contracts.FULL_INVARIANTS
 
 
 def sorted_payouts(payouts: dict[str, Payout]) -> list[Payout]:
@@ -174,7 +163,7 @@ def test_full_form__every_prefix_of_a_real_ledger_breaks_nothing(book, scenario)
 
 def test_full_form__empty_ledger_has_no_account() -> None:
     assert broken_invariants_over([], None, []) == []
-    assert contracts.capital_is_conserved_over([], None)
+    assert contracts.FULL_INVARIANTS["I1"]([], None, [])
 
 
 # --- Tampered ledgers and accounts: each built to break one invariant ---------------------------
@@ -261,7 +250,7 @@ def test_i2__capital_closed_past_funding_is_caught() -> None:
             LossWrittenOff(loss="b1", capital_closed_minor=200),
         ),
     ]
-    assert not contracts.capital_is_never_negative_over(ledger)
+    assert not contracts.FULL_INVARIANTS["I2"](ledger, None, [])
     assert broken_invariants_over(ledger, *replay_unchecked(ledger)) == ["I2", "I10"]
 
 
@@ -306,7 +295,7 @@ def test_i3__capital_closed_without_a_loss_is_caught(book) -> None:
         *ledger[:1],
         with_events(c2, Funded(amount_minor=100_000), LossWrittenOff(loss="c1", capital_closed_minor=0)),
     ]
-    assert not contracts.one_loss_at_a_time_over(tampered)
+    assert not contracts.FULL_INVARIANTS["I3"](tampered, None, [])
 
 
 def test_i4__a_loss_with_balance_above_capital_is_caught() -> None:
@@ -320,7 +309,7 @@ def test_i4__a_loss_with_balance_above_capital_is_caught() -> None:
             attrs.evolve(loss_opened("b1", 100_000, 110_000), original_minor=10_000),
         ),
     ]
-    assert not contracts.loss_implies_capital_above_balance_over(ledger)
+    assert not contracts.FULL_INVARIANTS["I4"](ledger, None, [])
     assert broken_invariants_over(ledger, *replay_unchecked(ledger)) == ["I4", "I5"]
 
 
@@ -522,7 +511,7 @@ def test_i9__a_stored_loss_never_opened_is_caught(book) -> None:
         else entry
         for entry in ledger
     ]
-    assert not contracts.losses_are_accounted_over(renamed, account)
+    assert not contracts.FULL_INVARIANTS["I9"](renamed, account, [])
 
 
 def test_i10__an_amount_over_the_limit_is_caught(book) -> None:
