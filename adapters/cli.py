@@ -20,8 +20,11 @@ from collections.abc import Iterator
 from typing import IO, Any, Final, NoReturn
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from ppk.adapters import jsonl
+from ppk.adapters.audit import Report as AuditReport
+from ppk.adapters.audit import audit as audit_books
 from ppk.adapters.bank import SqliteBank, TransferRefusedError
 from ppk.adapters.dispatcher import Dispatcher, DispatchError
 from ppk.adapters.sql import (
@@ -109,9 +112,9 @@ def _fail_database(error: DatabaseError) -> NoReturn:
     sys.exit(EXIT_DATABASE_UNUSABLE)
 
 
-def _open_store(db: str | None) -> SqlStore:
+def _open_store(db: str | None, *, create: bool = True) -> SqlStore:
     try:
-        return open_store(db)
+        return open_store(db, create=create)
     except DatabaseError as error:
         _fail_database(error)
 
@@ -382,6 +385,114 @@ def dispatch(db: str | None, bank: str) -> None:
         gateway.close()
         store.close()
     click.echo(f"ppk dispatch: {done.transferred} transferred, {done.confirmed} confirmed")
+
+
+@main.command(name="audit")
+@click.option("--db", metavar="URL", help=_DB_HELP)
+@click.option(
+    "--json", "as_json", is_flag=True, help='One JSON object, with the keys "digest" and "findings".'
+)
+@click.option(
+    "--expect",
+    metavar="DIGEST",
+    help="Also check that the ledger at the time of DIGEST is a prefix of today's.",
+)
+@click.option(
+    "--account",
+    "accounts",
+    metavar="ID",
+    multiple=True,
+    help="Audit only this account (repeatable; no digest).",
+)
+@click.option(
+    "--proof", metavar="ACCOUNT", help="Print the evidence that ACCOUNT's history is in the digest."
+)
+def audit_command(
+    db: str | None, as_json: bool, expect: str | None, accounts: tuple[str, ...], proof: str | None
+) -> None:
+    """Check the database's books from their ledger, and print the digest that proves them.
+
+    For every account: the positions, the hash chain, each entry's encoding, each entry against the
+    kernel's decision for its command, the ten invariants, and the stored account, losses and payouts
+    against what the ledger replays to. Every finding is reported. A clean audit prints the digest
+    of the database and records its checkpoint; keep the digest outside the database (docs/audit.md).
+
+    \b
+    Exit status:
+      0  the books are clean (and the ledger of --expect's digest is a prefix of today's)
+      1  something was found
+      2  the database cannot be read, or the arguments are wrong
+    """
+    store = _open_store(db, create=False)
+    if accounts and (expect is not None or proof is not None):
+        store.close()
+        raise click.UsageError(
+            "--expect and --proof are about the digest of every account: not with --account"
+        )
+    try:
+        report = audit_books(store.engine, accounts=accounts, expect=expect, proof=proof)
+    except DatabaseError as error:
+        _fail_database(error)
+    except DBAPIError as error:
+        _fail_database(
+            DatabaseError(f"the database could not be read: {str(error.orig).strip().splitlines()[0]}")
+        )
+    finally:
+        store.close()
+    output = sys.stdout.buffer
+    try:
+        if as_json:
+            output.write(jsonl.encode_line(_report_json(report)))
+        else:
+            output.write(_report_text(report).encode("utf-8"))
+        output.flush()
+    except BrokenPipeError:
+        _output_gone(output, EXIT_OUTPUT_UNWRITABLE)
+    sys.exit(0 if report.clean else EXIT_REJECTED)
+
+
+def _report_json(report: AuditReport) -> jsonl.JsonObject:
+    return {
+        "digest": report.digest,
+        "findings": [finding.as_json() for finding in report.findings],
+        "accounts": report.accounts,
+        "entries": report.entries,
+        "recorded": report.recorded,
+        "expect": report.expected,
+        "proof": report.proof.as_json() if report.proof is not None else None,
+    }
+
+
+def _report_text(report: AuditReport) -> str:
+    plural = "" if report.accounts == 1 else "s"
+    verdict = (
+        "clean"
+        if report.clean
+        else f"{len(report.findings)} finding" + ("" if len(report.findings) == 1 else "s")
+    )
+    lines = [f"ppk audit: {report.accounts} account{plural}, {report.entries} entries: {verdict}"]
+    for found in report.findings:
+        where = " ".join(
+            part for part in (found.account, f"#{found.position}" if found.position else None) if part
+        )
+        lines.append(f"{where or '(database)'} {found.check}: expected {found.expected}; found {found.found}")
+    if report.expected is not None and report.clean:
+        lines.append(f"expect {report.expected}: holds: what it covered is a prefix of today's ledger")
+    if report.proof is not None:
+        proof = report.proof
+        lines.append(
+            f"proof {proof.account}: leaf {proof.index} of {proof.size}, length {proof.length}, "
+            f"head {proof.head}, path [{', '.join(proof.path)}]"
+        )
+    if report.digest is not None:
+        state = (
+            "recorded"
+            if report.recorded
+            else "not recorded: "
+            + ("the audit found something" if report.findings else "the database could not be written")
+        )
+        lines.append(f"digest {report.digest} ({state})")
+    return "\n".join(lines) + "\n"
 
 
 @main.group(name="db")

@@ -1,15 +1,18 @@
 """The database schema of the SQL store, in SQLAlchemy Core (spec.md#database).
 
-Four tables, each keyed by the account first, so that the schema distributes by account over a
+Five tables, each keyed by the account first, so that the schema distributes by account over a
 sharded PostgreSQL (Citus) unchanged: no primary key or unique constraint spans accounts.
 
 - `ledger`: the append-only ledger, one row per entry in its canonical encoding
-  (`adapters/canonical.py`), at its position `seq` (1, 2, ...), unique per command id (I8).
-- `accounts`: the account projection, one row per account: its figures and counts. `entry_count` is
-  its version: the ledger's length, so the next entry's `seq`.
+  (`adapters/canonical.py`), at its position `seq` (1, 2, ...), unique per command id (I8), with
+  `hash`, the account's hash chain at that entry (docs/audit.md). Triggers refuse UPDATE and DELETE.
+- `accounts`: the account projection, one row per account: its figures and counts, and its chain
+  head. `entry_count` is its version: the ledger's length, so the next entry's `seq`.
 - `losses`: every loss an account opened, as it stands (the seed's loss snapshots); a partial unique
   index allows one active loss per account (I3), and a CHECK holds each one accounted for (I9).
 - `payouts`: the payout outbox, one row per withdrawn profit (I7), pending until confirmed.
+- `checkpoints`: for each digest a clean audit printed, each account's ledger length then
+  (docs/audit.md §3), so that `ppk audit --expect` can recompute that digest from today's ledger.
 
 CHECK constraints repeat what the kernel's contracts check, so that a row no transition could write
 is refused by the database too: every amount and count non-negative and within the limit, shares
@@ -92,6 +95,7 @@ ledger: Final = Table(
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("command_id", COMMAND_ID, nullable=False),
     Column("entry", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
     UniqueConstraint("account", "command_id"),
     CheckConstraint("seq >= 1", name="seq_from_1"),
 )
@@ -117,6 +121,7 @@ accounts: Final = Table(
     Column("payout_confirmed_count", BigInteger, nullable=False),
     Column("payout_confirmed_minor", BigInteger, nullable=False),
     Column("loss_opened_by", COMMAND_ID, nullable=True),
+    Column("chain_head", LargeBinary, nullable=False),
     *_within_limit(
         "capital_minor",
         "balance_minor",
@@ -201,3 +206,19 @@ payouts: Final = Table(
     ),
 )
 """spec.md#e3: the payout outbox."""
+
+DIGEST_CHARS: Final = 69
+"""`ppk1-` and 64 hexadecimal digits."""
+
+checkpoints: Final = Table(
+    "checkpoints",
+    metadata,
+    Column("account", ACCOUNT_ID, primary_key=True),
+    Column("digest", String(DIGEST_CHARS), primary_key=True),
+    Column("length", BigInteger, nullable=False),
+    CheckConstraint("length >= 1", name="length_from_1"),
+)
+"""docs/audit.md §3: each account's ledger length when a clean audit printed a digest."""
+
+APPEND_ONLY_MESSAGE: Final = "the ledger is append-only: an entry is never changed or deleted"
+"""What the ledger's triggers say when they refuse an UPDATE or DELETE (docs/audit.md §4)."""

@@ -29,7 +29,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -56,6 +56,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, Operationa
 
 from ppk.adapters import schema
 from ppk.adapters.canonical import decode_entry, encode_entry
+from ppk.adapters.chain import chained, genesis
 from ppk.adapters.store import PendingPayout
 from ppk.kernel.state import (
     NOTHING_RECORDED,
@@ -237,7 +238,9 @@ _SCHEMA_LOCK_KEY: Final = 0x70706B  # "ppk"
 """The PostgreSQL advisory lock that serialises schema checks and upgrades across processes."""
 
 
-def _schema_version(url: URL, engine: Engine, *, upgrade: bool) -> tuple[str | None, str]:
+def _schema_version(
+    url: URL, engine: Engine, *, upgrade: bool, create: bool = True
+) -> tuple[str | None, str]:
     """The database's schema version and this ppk's, after creating the schema in an empty database
     (and, with `upgrade`, after upgrading an older one); refused in one line if it is not ppk's, of
     a version this ppk does not know, or (without `upgrade`) older."""
@@ -249,6 +252,8 @@ def _schema_version(url: URL, engine: Engine, *, upgrade: bool) -> tuple[str | N
         revision = MigrationContext.configure(connection).get_current_revision()
         head = scripts.get_current_head()
         assert head is not None
+        if revision is None and not create:
+            raise DatabaseError(f"{shown_url(url)} holds no ppk database: it has no ppk schema version")
         if revision is None:
             tables = inspect(connection).get_table_names()
             if tables:
@@ -272,17 +277,20 @@ def _schema_version(url: URL, engine: Engine, *, upgrade: bool) -> tuple[str | N
         return revision, head
 
 
-def open_store(named: str | None = None) -> SqlStore:
+def open_store(named: str | None = None, *, create: bool = True) -> SqlStore:
     """The SQL store on the database a command line names (see `database_url`), at this ppk's schema.
 
-    An empty database gets the schema; one at an older version is refused with the command that
-    upgrades it, one at a version this ppk does not know (a newer ppk's) or one that is not ppk's is
-    refused too: a store never writes into a schema it does not know.
+    An empty database gets the schema (with `create`; without it, an empty or missing database is
+    refused: an auditor's typo must not make one); one at an older version is refused with the
+    command that upgrades it, one at a version this ppk does not know (a newer ppk's) or one that is
+    not ppk's is refused too: a store never writes into a schema it does not know.
     """
     url = database_url(named)
+    if not create and url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        raise DatabaseError(f"{shown_url(url)}: no such database file")
     engine = make_engine(url)
     try:
-        _schema_version(url, engine, upgrade=False)
+        _schema_version(url, engine, upgrade=False, create=create)
     except DatabaseError:
         engine.dispose()
         raise
@@ -386,7 +394,7 @@ _UPDATE_ACCOUNT: Final = (
         (schema.accounts.c.account == bindparam("b_account"))
         & (schema.accounts.c.entry_count == bindparam("b_entry_count"))
     )
-    .values({name: bindparam(name) for name in (*_ACCOUNT_FIGURES, "loss_opened_by")})
+    .values({name: bindparam(name) for name in (*_ACCOUNT_FIGURES, "loss_opened_by", "chain_head")})
 )
 """Compare and set: the account's row at the version that was read, to the account after the entry."""
 _INSERT_LOSS: Final = insert(schema.losses)
@@ -411,8 +419,12 @@ _CONFIRM_PAYOUT: Final = (
 
 
 def account_from_row(row: Row[Any]) -> Account:
-    """The account of an `accounts` row joined with its active loss's columns."""
-    mapping = row._mapping
+    """The account of an `accounts` row joined with its active loss's columns (`loss_…`)."""
+    return account_from_mapping(row._mapping)
+
+
+def account_from_mapping(mapping: Mapping[Any, Any]) -> Account:
+    """The account of an `accounts` row's columns, with its active loss's as `loss_…`."""
     loss = None
     if mapping["loss_opened_by"] is not None:
         loss = Loss(
@@ -547,8 +559,9 @@ class _Group:
     def __init__(self, connection: Connection, postgresql: bool) -> None:
         self._connection = connection
         self._postgresql = postgresql
-        self._accounts: dict[str, Account | None] = {}
-        """The accounts this transaction has read (and, on PostgreSQL, locked) or written, as they are now."""
+        self._accounts: dict[str, tuple[Account, bytes] | None] = {}
+        """The accounts this transaction has read (and, on PostgreSQL, locked) or written, as they are
+        now, each with its chain head; None for an account that does not exist."""
 
     def run(self, commands: Sequence[Command]) -> list[Decision]:
         if self._postgresql:
@@ -560,7 +573,7 @@ class _Group:
         locked = list(self._connection.execute(_LOCK_ACCOUNTS, {"accounts": sorted(account_ids)}).scalars())
         if locked:
             for row in self._connection.execute(_ACCOUNTS, {"accounts": locked}):
-                self._accounts[row.account] = account_from_row(row)
+                self._accounts[row.account] = account_from_row(row), row.chain_head
 
     def _one(self, command: Command) -> Decision:
         # An id or account outside the rules is refused before it is looked for (no SQL meets it).
@@ -570,40 +583,41 @@ class _Group:
         account_id = command.account
         if account_id not in self._accounts:
             self._accounts[account_id] = self._read(account_id)
-        before = self._accounts[account_id]
-        if before is not None or not self._postgresql:
-            return self._decide(before, command)
+        known = self._accounts[account_id]
+        if known is not None or not self._postgresql:
+            return self._decide(known, command)
         # A new account has no row to lock: another writer may open it first. Its unique keys tell,
         # and this command is then decided again, against the account that writer committed.
         for attempt in range(RETRIES_MAX + 1):
             savepoint = self._connection.begin_nested()
             try:
-                decision = self._decide(before, command)
+                decision = self._decide(None, command)
             except IntegrityError as error:
                 savepoint.rollback()
                 if _sqlstate(error) != _UNIQUE_VIOLATION or attempt == RETRIES_MAX:
                     raise
-                before = self._accounts[account_id] = self._read(account_id)
-                if before is not None:
-                    return self._decide(before, command)
+                known = self._accounts[account_id] = self._read(account_id)
+                if known is not None:
+                    return self._decide(known, command)
                 continue
             savepoint.commit()
             return decision
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _read(self, account_id: str) -> Account | None:
+    def _read(self, account_id: str) -> tuple[Account, bytes] | None:
+        """The account and its chain head, once locked (PostgreSQL); None if it does not exist."""
         if self._postgresql:
             self._connection.execute(_LOCK_ACCOUNT, {"account": account_id})
         row = self._connection.execute(_ACCOUNT, {"account": account_id}).first()
-        return None if row is None else account_from_row(row)
+        return None if row is None else (account_from_row(row), row.chain_head)
 
-    def _decide(self, before: Account | None, command: Command) -> Decision:
+    def _decide(self, known: tuple[Account, bytes] | None, command: Command) -> Decision:
+        before, head = known if known is not None else (None, genesis(command.account))
         lookup = NOTHING_RECORDED if before is None else self._lookup(command)
         decision, after = execute(before, command, lookup)
         if isinstance(decision, (Applied, Refused)):
             assert after is not None
-            self._write(before, decision, after)
-            self._accounts[command.account] = after
+            self._accounts[command.account] = after, self._write(before, head, decision, after)
         return decision
 
     def _lookup(self, command: Command) -> Lookup:
@@ -618,24 +632,28 @@ class _Group:
             return NOTHING_RECORDED
         return Lookup(entry=entry, payout=payout)
 
-    def _write(self, before: Account | None, entry: Entry, after: Account) -> None:
-        """The entry, the account after it, and the losses and payouts it touched."""
+    def _write(self, before: Account | None, head: bytes, entry: Entry, after: Account) -> bytes:
+        """The entry chained on `head`, the account after it, and the losses and payouts it touched;
+        the account's new chain head (docs/audit.md §1)."""
         connection, account_id = self._connection, after.id
+        data = encode_entry(entry)
+        head = chained(head, data)
         connection.execute(
             _INSERT_ENTRY,
             {
                 "account": account_id,
                 "seq": after.entry_count,
                 "command_id": entry.command.id,
-                "entry": encode_entry(entry),
+                "entry": data,
+                "hash": head,
             },
         )
         if before is None:
-            connection.execute(_INSERT_ACCOUNT, account_row(after))
+            connection.execute(_INSERT_ACCOUNT, {**account_row(after), "chain_head": head})
         else:
             # Compare and set: the row is locked, so its version can only be the one that was read.
             values = account_row(after)
-            values.update(b_account=account_id, b_entry_count=before.entry_count)
+            values.update(b_account=account_id, b_entry_count=before.entry_count, chain_head=head)
             del values["account"]
             if connection.execute(_UPDATE_ACCOUNT, values).rowcount != 1:
                 raise AssertionError(f"account {account_id!r} changed under its lock")
@@ -666,3 +684,4 @@ class _Group:
                 != 1
             ):
                 raise AssertionError(f"payout {payout.id!r} was not pending under its account's lock")
+        return head

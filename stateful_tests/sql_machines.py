@@ -1,10 +1,10 @@
 """The state machines of `machines.py` on the SQL store: SQLite files and a PostgreSQL database.
 
 Each run gets an empty database: a new SQLite file in a folder of the session, or the PostgreSQL
-database of the session with its tables emptied. The crash machine's restarts close the store, as a
-dead process would lose its connections, and open a new one on the same database; its crashes come
-before the command's transaction, inside it (the connection dies after the ledger's insert) and after
-it (`faults.py`).
+database of the session with its tables emptied; at its end, `ppk audit` must find the books clean.
+The crash machine's restarts close the store, as a dead process would lose its connections, and open
+a new one on the same database; its crashes come before the command's transaction, inside it (after
+the ledger's insert) and after it (`faults.py`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,32 @@ from typing import ClassVar
 from sqlalchemy import text
 
 from ppk.adapters import schema
-from ppk.adapters.sql import SqlStore, open_store
+from ppk.adapters.audit import audit
+from ppk.adapters.sql import SqlStore, is_postgresql, open_store
 from ppk.adapters.store import Store
 from ppk.stateful_tests.machines import CrashRetryMachine, SettlementMachine
+
+
+def empty_database(store: SqlStore) -> SqlStore:
+    """Every table emptied, as the next test run needs it: past the ledger's append-only triggers, as
+    only a test (or an insider) would go (on PostgreSQL by the superuser's replication role; on
+    SQLite by dropping the triggers and making them again as they were)."""
+    with store.engine.begin() as connection:
+        triggers: list[str] = []
+        if is_postgresql(store.engine):
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            rows = connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            ).all()
+            for name, sql in rows:
+                connection.execute(text(f'DROP TRIGGER "{name}"'))
+                triggers.append(sql)
+        for table in reversed(schema.metadata.sorted_tables):
+            connection.execute(table.delete())
+        for sql in triggers:
+            connection.execute(text(sql))
+    return store
 
 
 class SqlDatabases:
@@ -40,11 +63,7 @@ class SqlDatabases:
             self.database = str(path)
             return open_store(self.database)
         self.database = url
-        store = open_store(url)
-        with store.engine.begin() as connection:
-            tables = ", ".join(table.name for table in schema.metadata.sorted_tables)
-            connection.execute(text(f"TRUNCATE {tables}"))
-        return store
+        return empty_database(open_store(url))
 
     def reopened(self, store: Store) -> Store:
         """The store a new process opens on the same database, the old one's connections gone."""
@@ -53,9 +72,13 @@ class SqlDatabases:
         return open_store(self.database)
 
     def forget(self, store: Store) -> None:
-        """The run is over: close its store, and delete its SQLite file."""
+        """The run is over: the audit must find the books clean (chains, projection, loss snapshots,
+        outbox, every entry the kernel's decision); then close the store and delete its SQLite file."""
         assert isinstance(store, SqlStore)
+        findings = audit(store.engine, record=False).findings
         store.close()
+        if findings:
+            raise AssertionError(f"the audit of the run's database found {list(findings)}")
         if type(self).postgres_url is None:
             for suffix in ("", "-wal", "-shm"):
                 Path(self.database + suffix).unlink(missing_ok=True)

@@ -23,11 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from ppk.adapters import cli, jsonl, schema
+from ppk.adapters import cli, jsonl
 from ppk.adapters.sql import SqlStore, open_store
 from ppk.adapters.store import MemoryStore
 from ppk.kernel.state import REFUSAL_CODES, Applied, Refused
 from ppk.stateful_tests.machines import check_ledgers
+from ppk.stateful_tests.sql_machines import empty_database
 from ppk.stateful_tests.test_reference_lockstep import StreamDrawer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,14 +43,6 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "ppk.db")
     url: str = request.getfixturevalue("postgres_url")
     return url
-
-
-def emptied(store: SqlStore) -> SqlStore:
-    """The store with every table emptied: a fresh database for the next example."""
-    with store.engine.begin() as connection:
-        for table in reversed(schema.metadata.sorted_tables):
-            connection.execute(table.delete())
-    return store
 
 
 def replayed(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -79,7 +72,7 @@ def test_apply__results_and_views_equal_replay_on_generated_streams(
     @given(st.data())
     def agree(data: st.DataObject) -> None:
         stream = StreamDrawer(data).stream(lines_max=40)
-        assert applied(stream, emptied(store)) == replayed(stream)
+        assert applied(stream, empty_database(store)) == replayed(stream)
         check_ledgers(store)
 
     try:

@@ -109,9 +109,9 @@ def test_apply__a_schema_version_this_ppk_does_not_know_is_refused_and_not_upgra
 
 def test_db_upgrade__creates_the_schema_and_says_so_then_again_says_it_is_current(tmp_path: Path) -> None:
     first = ppk(tmp_path, "db", "upgrade")
-    assert (first.returncode, first.stdout) == (0, "ppk db upgrade: schema version none -> 0001\n")
+    assert (first.returncode, first.stdout) == (0, "ppk db upgrade: schema version none -> 0002\n")
     again = ppk(tmp_path, "db", "upgrade")
-    assert (again.returncode, again.stdout) == (0, "ppk db upgrade: already at schema version 0001\n")
+    assert (again.returncode, again.stdout) == (0, "ppk db upgrade: already at schema version 0002\n")
 
 
 def test_db_upgrade__refuses_a_database_that_is_not_ppks(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ from ppk.stateful_tests.postgres import Cluster
 
 T = TypeVar("T")
 
-PPK_TABLES = ["accounts", "alembic_version", "ledger", "losses", "payouts"]
+PPK_TABLES = ["accounts", "alembic_version", "checkpoints", "ledger", "losses", "payouts"]
 MIGRATIONS = Path(ppk.adapters.sql.__file__).resolve().parent / "migrations"
 WRITERS = 8
 """Concurrent writers in the race tests: as many as the issue's race test runs."""
@@ -190,7 +190,7 @@ def test_schema__every_key_is_led_by_the_account_and_no_foreign_key_exists() -> 
     # Not vacuous: the keys that hold invariants 3 and 8 are among them.
     assert keys["ledger unique uq_ledger_account_command_id"] == ["account", "command_id"]
     assert keys["losses index ix_losses_one_active_per_account"] == ["account"]
-    assert len(keys) == 7
+    assert len(keys) == 8
 
 
 def described(engine: Engine) -> dict[str, dict[str, Any]]:
@@ -236,7 +236,7 @@ def described(engine: Engine) -> dict[str, dict[str, Any]]:
 def test_upgrade__an_empty_database_gets_exactly_the_tables_of_schema_py(
     new_database: Callable[[], str],
 ) -> None:
-    """Migration v0001, written by hand, creates what `schema.metadata` describes, to each constraint."""
+    """The migrations, written by hand, create what `schema.metadata` describes, to each constraint."""
     upgraded, twin = new_database(), new_database()
     assert upgrade_database(upgraded) == (None, schema_head())
     assert version_of(upgraded) == [schema_head()]
@@ -284,6 +284,7 @@ VALID_ROWS: dict[str, dict[str, Any]] = {
         "payout_confirmed_count": 0,
         "payout_confirmed_minor": 0,
         "loss_opened_by": None,
+        "chain_head": b"\x00" * 32,
     },
     "losses": {
         "account": "x",
@@ -303,7 +304,8 @@ VALID_ROWS: dict[str, dict[str, Any]] = {
         "amount_minor": 100,
         "status": PayoutStatus.PENDING.value,
     },
-    "ledger": {"account": "x", "seq": 1, "command_id": "o", "entry": b"{}"},
+    "ledger": {"account": "x", "seq": 1, "command_id": "o", "entry": b"{}", "hash": b"\x00" * 32},
+    "checkpoints": {"account": "x", "digest": "ppk1-" + "0" * 64, "length": 1},
 }
 """A row each table accepts; each case below breaks one rule of it."""
 
@@ -425,19 +427,19 @@ def test_open_store__gives_an_empty_database_the_schema(url: str) -> None:
     assert table_names(url) == []
     open_store(url).close()
     assert table_names(url) == PPK_TABLES
-    assert version_of(url) == [schema_head()] == ["0001"]
+    assert version_of(url) == [schema_head()] == ["0002"]
     # Opening again leaves it as it is.
     open_store(url).close()
-    assert version_of(url) == ["0001"]
+    assert version_of(url) == ["0002"]
 
 
 def newer_migrations(folder: Path) -> Path:
-    """ppk's migrations and a version 0002 after 0001, as the next ppk would ship them."""
+    """ppk's migrations and a version 9000 after today's head, as the next ppk would ship them."""
     copy = folder / "migrations"
     shutil.copytree(MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (copy / "versions" / "v0002_next.py").write_text(
-        '"""Version 2: changes nothing, to stand for the next ppk\'s schema in the tests."""\n\n'
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+    (copy / "versions" / "v9000_next.py").write_text(
+        '"""Version 9000: changes nothing, to stand for the next ppk\'s schema in the tests."""\n\n'
+        f'revision = "9000"\ndown_revision = "{schema_head()}"\nbranch_labels = None\ndepends_on = None\n\n\n'
         "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n",
         encoding="utf-8",
     )
@@ -449,27 +451,28 @@ def test_open_store__refuses_an_older_schema_naming_ppk_db_upgrade(
 ) -> None:
     """A database at an older version is refused with the command that upgrades it; after it, it opens.
 
-    ppk has one schema version, so "older" is made by a ppk whose migrations have a version 0002.
+    "Older" is today's version, seen by a ppk whose migrations have a version 9000 after it.
     """
     url = with_password(url)
     open_store(url).close()
+    today = schema_head()
     monkeypatch.setattr(ppk.adapters.sql, "_MIGRATIONS", newer_migrations(tmp_path))
-    assert schema_head() == "0002"
+    assert schema_head() == "9000"
     with pytest.raises(DatabaseError) as refused:
         open_store(url)
     message = one_line(refused)
-    assert "schema version 0001" in message
-    assert "needs 0002" in message
+    assert f"schema version {today}" in message
+    assert "needs 9000" in message
     assert "ppk db upgrade --db " in message
-    assert version_of(url) == ["0001"]
-    assert upgrade_database(url) == ("0001", "0002")
+    assert version_of(url) == [today]
+    assert upgrade_database(url) == (today, "9000")
     open_store(url).close()
-    assert version_of(url) == ["0002"]
+    assert version_of(url) == ["9000"]
     # And the ppk of today, before that version, refuses what the newer one wrote.
     monkeypatch.undo()
     with pytest.raises(DatabaseError) as newer:
         open_store(url)
-    assert "schema version 0002" in one_line(newer)
+    assert "schema version 9000" in one_line(newer)
     assert "newer ppk" in one_line(newer)
 
 
