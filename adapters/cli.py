@@ -32,7 +32,9 @@ from ppk.adapters.sql import (
     DATABASE_ENV,
     DatabaseError,
     SqlStore,
+    database_url,
     open_store,
+    shown_url,
     upgrade_database,
 )
 from ppk.adapters.store import MemoryStore, Store
@@ -542,31 +544,44 @@ def upgrade(db: str | None) -> None:
     show_default=True,
     help="The Hypothesis profile: deep (fresh examples, long programs) or ci (derandomized, short).",
 )
-def check(budget: float, failing_commands: str, profile: str) -> None:
-    """Model-check the kernel for BUDGET seconds with the state machines' deep profile.
+@click.option(
+    "--store",
+    "store_name",
+    metavar="memory|sqlite|URL",
+    default="memory",
+    show_default=True,
+    help="The store the machines run on: in memory, a throwaway SQLite file per run, or the PostgreSQL "
+    "database at URL, which must be empty (every run empties it).",
+)
+def check(budget: float, failing_commands: str, profile: str, store_name: str) -> None:
+    """Model-check ppk for BUDGET seconds with the state machines' deep profile, on a chosen store.
 
     Runs the settlement machine (every command, in lockstep with the reference model, and forgeries
     of the books it reaches) and the crash-and-retry machine in turn, fresh examples each batch,
     printing what was explored: runs, steps, commands, their outcomes, forgeries caught and the
-    crash points hit. On a failure it prints the shrunk failing program as Hypothesis does and, when
-    that program needs no crash or restart, writes its commands as JSON Lines that `ppk replay`
-    reproduces.
+    crash points hit. On the SQL store the crashes also fall inside the transaction, restarts open a
+    new store on the same database, and after every step `ppk audit` must find the books clean. On
+    a failure it prints the shrunk failing program as Hypothesis does and, when that program needs
+    no crash or restart, writes its commands as JSON Lines that `ppk replay` reproduces.
 
     \b
     Exit status:
       0  no counterexample within the budget
       1  a counterexample was found
-      2  Hypothesis is not installed (pip install 'ppk[check]'), or the arguments are wrong
+      2  Hypothesis is not installed (pip install 'ppk[check]'), the store cannot be used, or the
+         arguments are wrong
+    Example: ppk check --store sqlite --budget 60
     """
     try:
         from hypothesis import settings  # noqa: PLC0415 (an optional dependency, only for this command)
         from hypothesis.stateful import run_state_machine_as_test  # noqa: PLC0415
 
-        from ppk.stateful_tests import machines  # noqa: PLC0415
+        from ppk.stateful_tests import machines, sql_machines  # noqa: PLC0415
     except ImportError as error:
         click.echo(f"ppk check needs Hypothesis: pip install 'ppk[check]' ({error})", err=True)
         sys.exit(EXIT_NOT_INSTALLED)
 
+    where, checked = _checked_machines(store_name, machines, sql_machines)
     explored = machines.EXPLORED
     # One failure, shrunk: shrinking several distinct ones can take Hypothesis minutes each.
     batch = settings(
@@ -576,9 +591,9 @@ def check(budget: float, failing_commands: str, profile: str) -> None:
         report_multiple_bugs=False,
     )
     started = time.monotonic()
-    click.echo(f"ppk check: exploring for {budget:g} s with the {profile} profile")
+    click.echo(f"ppk check: exploring for {budget:g} s with the {profile} profile, {where}")
     while time.monotonic() - started < budget:
-        for machine in (machines.SettlementMachine, machines.CrashRetryMachine):
+        for machine in checked:
             try:
                 run_state_machine_as_test(machine, settings=batch)
             except Exception as error:
@@ -587,6 +602,45 @@ def check(budget: float, failing_commands: str, profile: str) -> None:
                 sys.exit(EXIT_COUNTEREXAMPLE)
         _print_explored(explored, time.monotonic() - started)
     click.echo("ppk check: no counterexample found")
+
+
+def _checked_machines(store_name: str, machines: Any, sql_machines: Any) -> tuple[str, tuple[type, ...]]:
+    """The machines to run for `--store`, and where they run, in words."""
+    names = "the settlement and crash-and-retry machines"
+    if store_name == "memory":
+        return f"{names} on the in-memory store", (machines.SettlementMachine, machines.CrashRetryMachine)
+    if store_name == "sqlite":
+        return (
+            f"{names} on the SQL store, a throwaway SQLite file per run",
+            (sql_machines.SqlSettlementMachine, sql_machines.SqlCrashRetryMachine),
+        )
+    try:
+        url = database_url(store_name)
+    except DatabaseError as error:
+        raise click.BadParameter(
+            f"memory, sqlite, or a PostgreSQL URL: {error}", param_hint="--store"
+        ) from None
+    if url.get_backend_name() != "postgresql":
+        raise click.BadParameter(
+            "memory, sqlite, or a postgresql://USER@HOST:PORT/NAME URL", param_hint="--store"
+        )
+    store = _open_store(store_name)
+    try:
+        held = len(store.account_ids())
+    finally:
+        store.close()
+    if held:
+        click.echo(
+            f"ppk check: {shown_url(url)} holds {held} accounts, and every run empties the database it "
+            f"checks: give it a database of its own",
+            err=True,
+        )
+        sys.exit(EXIT_DATABASE_UNUSABLE)
+    attributes = {"postgres_url": store_name}
+    return f"{names} on the SQL store, PostgreSQL at {shown_url(url)}", (
+        type("SettlementMachineOnPostgreSQL", (sql_machines.SqlSettlementMachine,), attributes),
+        type("CrashRetryMachineOnPostgreSQL", (sql_machines.SqlCrashRetryMachine,), attributes),
+    )
 
 
 def _print_explored(explored: Any, elapsed_s: float) -> None:

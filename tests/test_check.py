@@ -11,8 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from ppk.adapters.cli import main, replay_lines
+from ppk.adapters.sql import open_store
 from ppk.adapters.store import MemoryStore
 from ppk.kernel import transitions
+from ppk.kernel.state import OpenAccount
 from ppk.stateful_tests import seed_variants
 
 
@@ -50,3 +52,39 @@ def test_check__rejects_a_budget_under_a_second() -> None:
     result = CliRunner().invoke(main, ["check", "--budget", "0"])
     assert result.exit_code == 2
     assert "--budget" in result.output
+
+
+def test_check__on_sqlite_says_so_and_reaches_inside_the_transaction() -> None:
+    result = CliRunner().invoke(main, ["check", "--store", "sqlite", "--budget", "1", "--profile", "ci"])
+    assert result.exit_code == 0, result.output
+    assert "on the SQL store, a throwaway SQLite file per run" in result.output
+    assert "no counterexample found" in result.output
+
+
+def test_check__on_postgresql_runs_on_an_empty_database_and_names_it(postgres_url: str) -> None:
+    result = CliRunner().invoke(main, ["check", "--store", postgres_url, "--budget", "1", "--profile", "ci"])
+    assert result.exit_code == 0, result.output
+    assert "on the SQL store, PostgreSQL at 'postgresql://postgres@127.0.0.1:" in result.output
+
+
+def test_check__refuses_a_postgresql_database_that_holds_accounts(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    try:
+        store.execute(OpenAccount(id="o", account="kept", my_share_bp=1, company_share_bp=9))
+    finally:
+        store.close()
+    result = CliRunner().invoke(main, ["check", "--store", postgres_url, "--budget", "1"])
+    assert result.exit_code == 2
+    assert "holds 1 accounts" in result.output and "a database of its own" in result.output
+    store = open_store(postgres_url)
+    try:
+        assert store.account_ids() == ["kept"], "nothing was emptied"
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("store", ["mysql://u@h/d", "sqlite:///x.db", "disk"])
+def test_check__refuses_a_store_it_cannot_check(store: str) -> None:
+    result = CliRunner().invoke(main, ["check", "--store", store, "--budget", "1"])
+    assert result.exit_code == 2
+    assert "--store" in result.output or "not mysql" in result.output
