@@ -428,7 +428,13 @@ def _result(
         result["account"] = account
     result["status"] = status
     if rejection is not None:
-        result["error"] = {"code": str(rejection.code), "message": rejection.message}
+        # A refusal is recorded: its id is used up, and the same command gets the same answer. A
+        # rejection is not: the id is still free (spec.md#results).
+        result["error"] = {
+            "code": str(rejection.code),
+            "message": rejection.message,
+            "recorded": isinstance(rejection, Refused),
+        }
     return result
 
 
@@ -446,7 +452,7 @@ def decision_status(decision: Decision) -> tuple[str, Rejected | Refused | None]
         if isinstance(entry, Applied):
             return "duplicate", None
         # The same code as the first time; its message says so (a refusal is its code, spec.md#storage).
-        return "rejected", Rejected(code=entry.code, message=recorded_refusal_message(entry))
+        return "rejected", attrs.evolve(entry, message=recorded_refusal_message(entry))
     return "rejected", decision
 
 

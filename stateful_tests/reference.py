@@ -349,11 +349,20 @@ class ReferenceBook:
             echo, command = parse_line(line)
         except MalformedError as error:
             echo, message = error.args
-            return {**echo, "status": "rejected", "error": {"code": "malformed", "message": message}}
-        status, code, message = self.execute(command)
+            error = {"code": "malformed", "message": message, "recorded": False}
+            return {**echo, "status": "rejected", "error": error}
+        outcome = self.execute(command)
+        status, code, message = outcome
         result: dict[str, Any] = {**echo, "status": status}
         if status == "rejected":
-            result["error"] = {"code": code, "message": message}
+            # Recorded: this outcome is the one the account keeps under the id (its id is used up).
+            account = self.accounts.get(command["account"])
+            kept = account["records"].get(command["id"]) if account is not None else None
+            result["error"] = {
+                "code": code,
+                "message": message,
+                "recorded": kept is not None and kept[1] == outcome,
+            }
         return result
 
     def execute(self, command: dict[str, Any]) -> Outcome:

@@ -40,6 +40,7 @@ def essentials(result: dict[str, Any]) -> dict[str, Any]:
     kept["keys"] = sorted(result)
     if "error" in result:
         kept["code"] = result["error"]["code"]
+        kept["recorded"] = result["error"].get("recorded")
         kept["error_keys"] = sorted(result["error"])
     return kept
 

@@ -43,10 +43,10 @@ WORKED_OUTPUT = b"""\
 {"line":4,"id":"c4","account":"acme","status":"applied"}
 {"line":5,"id":"c4","account":"acme","status":"duplicate"}
 {"line":6,"id":"c5","account":"acme","status":"rejected","error":{"code":"payment_exceeds_payable",\
-"message":"payment 7.00 is more than the payable 6.00 of the active loss (remaining 60.00)"}}
+"message":"payment 7.00 is more than the payable 6.00 of the active loss (remaining 60.00)","recorded":true}}
 {"line":7,"id":"c5","account":"acme","status":"rejected","error":{"code":"payment_exceeds_payable",\
 "message":"id 'c5' was refused when first sent: the payment was more than the payable of the active loss; \
-the same command gets the same answer, so send a new command under a new id"}}
+the same command gets the same answer, so send a new command under a new id","recorded":true}}
 {"line":8,"id":"c6","account":"acme","status":"applied"}
 {"line":9,"id":"c7","account":"acme","status":"applied"}
 {"line":10,"id":"c8","account":"acme","status":"applied"}

@@ -28,7 +28,6 @@ from ppk.kernel.state import (
     OpenAccount,
     RecordBalance,
     Refused,
-    Rejected,
     Repeated,
     SetShares,
     Settle,
@@ -774,7 +773,7 @@ def test_result__keys_in_order_and_exact() -> None:
         "id": "x1",
         "account": "acme",
         "status": "rejected",
-        "error": {"code": "invalid_amount", "message": "amount 0.00 must be more than 0"},
+        "error": {"code": "invalid_amount", "message": "amount 0.00 must be more than 0", "recorded": False},
     }
 
 
@@ -861,7 +860,11 @@ def test_amount__zero_amount_or_payment_is_invalid(type: str, field: str) -> Non
     store = opened()
     for zero in ["0", "0.00", "000", Lit("0"), Lit("0.0")]:
         result = one(cmd(type, **{field: zero}), store)
-        assert result["error"] == {"code": "invalid_amount", "message": f"{field} 0.00 must be more than 0"}
+        assert result["error"] == {
+            "code": "invalid_amount",
+            "message": f"{field} 0.00 must be more than 0",
+            "recorded": False,
+        }
 
 
 def test_amount__zero_balance_is_valid() -> None:
@@ -956,7 +959,11 @@ def test_precedence__account_exists_beats_invalid_shares() -> None:
     store = opened()
     before = snapshot(store)
     result = one(cmd("open_account", id="o2", my_share="200", company_share="x"), store)
-    assert result["error"] == {"code": "account_exists", "message": "account 'acme' already exists"}
+    assert result["error"] == {
+        "code": "account_exists",
+        "message": "account 'acme' already exists",
+        "recorded": False,
+    }
     assert snapshot(store) == before
 
 
@@ -1042,6 +1049,7 @@ def test_idempotency__retry_of_refused_gets_the_same_refusal_forever() -> None:
             "code": "no_active_loss",
             "message": "id 's1' was refused when first sent: there was no active loss to settle; the same "
             "command gets the same answer, so send a new command under a new id",
+            "recorded": True,
         },
     }
     assert one(cmd("settle", id="s1", payment="6"), store)["error"]["code"] == "idempotency_conflict"
@@ -1058,9 +1066,10 @@ def test_decision_status__a_retried_refusal_keeps_its_code_and_says_it_was_refus
     )
     status, rejection = jsonl.decision_status(Repeated(entry=refused))
     assert status == "rejected"
-    assert rejection == Rejected(
-        code=code,
-        message=f"id 's1' was refused when first sent: {transitions.REFUSAL_RULES[code]}; the same command "
+    assert isinstance(rejection, Refused), "a retried refusal is still the recorded refusal"
+    assert (rejection.code, rejection.message) == (
+        code,
+        f"id 's1' was refused when first sent: {transitions.REFUSAL_RULES[code]}; the same command "
         f"gets the same answer, so send a new command under a new id",
     )
     # The first answer, by contrast, is the refusal itself, with its own words.
@@ -1179,7 +1188,7 @@ def test_refusal__changes_nothing_but_records_the_id(
     # first sent (the first answer's words are not stored); another command under it is a conflict.
     retried = {
         **result,
-        "error": {"code": code, "message": transitions.recorded_refusal_message(recorded)},
+        "error": {"code": code, "message": transitions.recorded_refusal_message(recorded), "recorded": True},
     }
     assert retried["error"]["message"].startswith("id 'x1' was refused when first sent: ")
     assert run(line, store=store) == [retried]
@@ -1273,6 +1282,7 @@ def test_confirm_payout__empty_payout_is_malformed() -> None:
     assert result["error"] == {
         "code": "malformed",
         "message": "payout '' must be 1 to 193 characters long, not 0",
+        "recorded": False,
     }
     assert store.entry("acme", "x1") is None
 
@@ -1288,7 +1298,11 @@ def test_confirm_payout__payout_with_nul_is_malformed_and_not_recorded() -> None
         "id": "x1",
         "account": "acme",
         "status": "rejected",
-        "error": {"code": "malformed", "message": "payout must not contain the control character U+0000"},
+        "error": {
+            "code": "malformed",
+            "message": "payout must not contain the control character U+0000",
+            "recorded": False,
+        },
     }
     assert snapshot(store) == before
     # The id stays free: the same id with another payout reaches the state rules.
@@ -1304,6 +1318,7 @@ def test_confirm_payout__payout_with_lone_surrogate_is_malformed() -> None:
     assert result["error"] == {
         "code": "malformed",
         "message": "payout must not contain the lone surrogate U+D800",
+        "recorded": False,
     }
     assert store.entry("acme", "x1") is None
 
@@ -1321,6 +1336,7 @@ def test_confirm_payout__payout_with_c1_control_is_malformed(payout: Lit) -> Non
     assert result["error"] == {
         "code": "malformed",
         "message": "payout must not contain the control character U+0085",
+        "recorded": False,
     }
     assert store.entry("acme", "x1") is None
 
@@ -1381,6 +1397,7 @@ def test_lines__over_one_mib_is_malformed_and_the_rest_go_on() -> None:
         "error": {
             "code": "malformed",
             "message": f"the line is {len(huge)} bytes long; a line may be at most 1048576 bytes (1 MiB)",
+            "recorded": False,
         },
     }
 
