@@ -9,9 +9,11 @@ help states (spec.md#results, spec.md#database).
 
 from __future__ import annotations
 
-import contextlib
+import errno
+import io
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -58,8 +60,6 @@ READ_AHEAD_LINES_MAX: Final = 2 * GROUP_LINES_MAX
 BANK_DEFAULT: Final = "ppk-bank.db"
 """`ppk dispatch`: the bank's file when `--bank` names none."""
 
-EXIT_OUTPUT_UNWRITABLE: Final = 1
-"""The exit status when the results cannot be written (say, the reader of a pipe went away)."""
 
 EXIT_COUNTEREXAMPLE: Final = 1
 """The exit status of `ppk check` when the state machines found a counterexample."""
@@ -89,13 +89,64 @@ def account_views(store: Store) -> Iterator[jsonl.JsonObject]:
         yield jsonl.account_view(account, store.payouts(account_id))
 
 
-@click.group()
+EXIT_STATUSES: Final = (
+    (0, "success"),
+    (1, "the command found something: rejected lines (apply), findings (audit), a counterexample "
+     "(check), a payout the books could not settle (dispatch)"),
+    (2, "the command line is wrong, or the input, the output or the database cannot be used"),
+    (130, "interrupted (Ctrl-C); what was committed stays committed"),
+    (141, "the reader of the output went away (as other Unix tools, 128 + SIGPIPE): quietly"),
+)  # fmt: skip
+"""The exit statuses every ppk command shares (README, "Exit statuses")."""
+
+EXIT_INTERRUPTED: Final = 130
+EXIT_PIPE_CLOSED: Final = 141
+
+
+@click.group(epilog="Example: ppk apply commands.jsonl && ppk audit")
+@click.version_option(package_name="ppk", message="%(prog)s %(version)s")
 def main() -> None:
     """ppk: the partial-payment settlement kernel.
 
     \b
-    Exit status: that of the command run; 2 when the command line is wrong.
+    Exit status, for every command:
+      0    success
+      1    the command found something (rejected lines, audit findings, a counterexample)
+      2    the command line is wrong, or the input, output or database cannot be used
+      130  interrupted (Ctrl-C)
+      141  the reader of the output went away (quietly, as other Unix tools)
     """
+
+
+def run() -> None:
+    """The `ppk` executable: `main`, with the exit statuses of EXIT_STATUSES whatever happens."""
+    # A reader that goes away (`ppk replay … | head`) ends ppk quietly, as it ends `cat`.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # Ctrl-C (SIGINT) interrupts, also when a shell started ppk in the background with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if sys.stderr is None:
+        sys.exit(2)  # nowhere to say anything
+    if sys.stdout is None:
+        print("ppk: standard output is closed: there is nowhere to write the results", file=sys.stderr)
+        sys.exit(2)
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        _interrupted()
+    except KeyboardInterrupt:
+        _interrupted()
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except OSError as error:
+        # Writing the output failed: a full disk (/dev/full), a stream closed under us.
+        print(f"ppk: cannot write the output: {error.strerror or error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _interrupted() -> NoReturn:
+    print("ppk: interrupted; what was committed stays committed", file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def _fail_input(name: str, error: OSError) -> NoReturn:
@@ -121,17 +172,39 @@ def _open_store(db: str | None, *, create: bool = True) -> SqlStore:
         _fail_database(error)
 
 
-def _output_gone(output: IO[bytes], status: int) -> NoReturn:
+def _output_gone(output: IO[bytes], status: int = EXIT_PIPE_CLOSED) -> NoReturn:
     """The reader went away: say nothing more, and keep Python from failing on its final flush."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), output.fileno())
     sys.exit(status)
 
 
-def _open_input(file: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+def _open_input(file: str) -> IO[bytes]:
     if file == "-":
-        # Standard input is read as bytes too: bad UTF-8 is one malformed line, never a crash.
-        return contextlib.nullcontext(sys.stdin.buffer)
+        if sys.stdin is None:
+            raise OSError(errno.EBADF, "it is closed")
+        # Standard input is read as bytes too: bad UTF-8 is one malformed line, never a crash. Through
+        # a reader of its own: `ppk apply` reads in a thread, which may still wait on it when the
+        # interpreter shuts down, and Python aborts if that thread holds `sys.stdin`'s lock then.
+        try:
+            descriptor = sys.stdin.fileno()
+        except io.UnsupportedOperation:  # an in-memory stdin, as a test harness gives: read it as is
+            return sys.stdin.buffer
+        return open(os.dup(descriptor), "rb")
     return open(file, "rb")
+
+
+def _results(name: str, results: Iterator[jsonl.JsonObject]) -> Iterator[jsonl.JsonObject]:
+    """The results, with a failure to read the input or to use the database as one line and exit 2."""
+    while True:
+        try:
+            result = next(results)
+        except StopIteration:
+            return
+        except OSError as error:
+            _fail_input(name, error)
+        except DatabaseError as error:
+            _fail_database(error)
+        yield result
 
 
 def _write(output: IO[bytes], value: jsonl.JsonObject) -> None:
@@ -140,7 +213,7 @@ def _write(output: IO[bytes], value: jsonl.JsonObject) -> None:
     output.flush()
 
 
-@main.command()
+@main.command(epilog="Example: ppk replay --show examples/worked.jsonl")
 @click.option("--show", is_flag=True, help="After the results, print one view line per account.")
 @click.argument("file", required=False, default="-", type=click.Path(dir_okay=False, allow_dash=True))
 def replay(show: bool, file: str) -> None:
@@ -152,8 +225,9 @@ def replay(show: bool, file: str) -> None:
     \b
     Exit status:
       0  every line was read, even if some were rejected
-      1  the results could not be written (the reader of the output went away)
-      2  the input cannot be opened or read, or the arguments are wrong
+      2  the input cannot be opened or read, the output cannot be written, or the arguments are wrong
+      130  interrupted (Ctrl-C)
+      141  the reader of the output went away (quietly)
     """
     name = "standard input" if file == "-" else file
     output = sys.stdout.buffer
@@ -165,20 +239,13 @@ def replay(show: bool, file: str) -> None:
         _fail_input(name, error)
     try:
         with opened as stream:
-            results = replay_lines(stream, store)
-            while True:
-                try:
-                    result = next(results)
-                except StopIteration:
-                    break
-                except OSError as error:
-                    _fail_input(name, error)
+            for result in _results(name, replay_lines(stream, store)):
                 _write(output, result)
         if show:
             for view in account_views(store):
                 _write(output, view)
     except BrokenPipeError:
-        _output_gone(output, EXIT_OUTPUT_UNWRITABLE)
+        _output_gone(output)
 
 
 # --- The durable commands ----------------------------------------------------------------------------
@@ -208,6 +275,8 @@ class _ReadAhead:
                 self._queue.put((line.number, jsonl.decode(line)))
         except OSError as error:
             self._queue.put(error)
+        finally:
+            stream.close()
         self._queue.put(self._END)
 
     def groups(self) -> Iterator[list[_Read]]:
@@ -246,7 +315,7 @@ def apply_lines(stream: IO[bytes], store: SqlStore) -> Iterator[jsonl.JsonObject
                 yield jsonl.decision_result(number, decoded, next(decisions))
 
 
-@main.command()
+@main.command(epilog="Example: ppk apply --db ppk.db commands.jsonl")
 @click.option("--db", metavar="URL", help=_DB_HELP)
 @click.argument("file", required=False, default="-", type=click.Path(dir_okay=False, allow_dash=True))
 def apply(db: str | None, file: str) -> None:
@@ -262,37 +331,31 @@ def apply(db: str | None, file: str) -> None:
       0  every line was applied, or was a duplicate
       1  some lines were rejected
       2  the input or the database cannot be used, or the arguments are wrong
+      130  interrupted (Ctrl-C)
+      141  the reader of the output went away (quietly)
     """
     name = "standard input" if file == "-" else file
     output = sys.stdout.buffer
     store = _open_store(db)
     rejected = False
     try:
-        opened = _open_input(file)
+        stream = _open_input(file)
     except OSError as error:
         _fail_input(name, error)
     try:
-        with opened as stream:
-            results = apply_lines(stream, store)
-            while True:
-                try:
-                    result = next(results)
-                except StopIteration:
-                    break
-                except OSError as error:
-                    _fail_input(name, error)
-                except DatabaseError as error:
-                    _fail_database(error)
-                rejected = rejected or result["status"] == "rejected"
-                _write(output, result)
+        # The reading thread owns the stream and closes it at its end: closing it here, while that
+        # thread may still wait on a read (after an interrupt), would wait with it.
+        for result in _results(name, apply_lines(stream, store)):
+            rejected = rejected or result["status"] == "rejected"
+            _write(output, result)
     except BrokenPipeError:
-        _output_gone(output, EXIT_OUTPUT_UNWRITABLE)
+        _output_gone(output)
     finally:
         store.close()
     sys.exit(EXIT_REJECTED if rejected else 0)
 
 
-@main.command()
+@main.command(epilog="Example: ppk show --json acme")
 @click.option("--db", metavar="URL", help=_DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="One JSON view per account, as `ppk replay --show`.")
 @click.argument("accounts", nargs=-1)
@@ -303,6 +366,8 @@ def show(db: str | None, as_json: bool, accounts: tuple[str, ...]) -> None:
     Exit status:
       0  every account named was shown
       2  an account named does not exist, the database cannot be used, or the arguments are wrong
+      130  interrupted (Ctrl-C)
+      141  the reader of the output went away (quietly)
     """
     store = _open_store(db)
     output = sys.stdout.buffer
@@ -322,7 +387,7 @@ def show(db: str | None, as_json: bool, accounts: tuple[str, ...]) -> None:
                 output.write(_view_text(view).encode("utf-8"))
         output.flush()
     except BrokenPipeError:
-        _output_gone(output, EXIT_OUTPUT_UNWRITABLE)
+        _output_gone(output)
     finally:
         store.close()
 
@@ -349,7 +414,7 @@ def _view_text(view: jsonl.JsonObject) -> str:
     return "\n".join(lines) + "\n"
 
 
-@main.command()
+@main.command(epilog="Example: ppk dispatch --bank ppk-bank.db")
 @click.option("--db", metavar="URL", help=_DB_HELP)
 @click.option(
     "--bank",
@@ -369,6 +434,8 @@ def dispatch(db: str | None, bank: str) -> None:
       0  every pending payout was transferred and confirmed
       1  a payout could not be transferred or confirmed: the books need a person to look
       2  the database or the bank cannot be used, or the arguments are wrong
+      130  interrupted (Ctrl-C)
+      141  the reader of the output went away (quietly)
     """
     store = _open_store(db)
     try:
@@ -389,7 +456,10 @@ def dispatch(db: str | None, bank: str) -> None:
     click.echo(f"ppk dispatch: {done.transferred} transferred, {done.confirmed} confirmed")
 
 
-@main.command(name="audit")
+@main.command(
+    name="audit",
+    epilog="Example: ppk audit --proof acme",
+)
 @click.option("--db", metavar="URL", help=_DB_HELP)
 @click.option(
     "--json", "as_json", is_flag=True, help='One JSON object, with the keys "digest" and "findings".'
@@ -424,6 +494,8 @@ def audit_command(
       0  the books are clean (and the ledger of --expect's digest is a prefix of today's)
       1  something was found
       2  the database cannot be read, or the arguments are wrong
+      130  interrupted (Ctrl-C)
+      141  the reader of the output went away (quietly)
     """
     store = _open_store(db, create=False)
     if accounts and (expect is not None or proof is not None):
@@ -449,7 +521,7 @@ def audit_command(
             output.write(_report_text(report).encode("utf-8"))
         output.flush()
     except BrokenPipeError:
-        _output_gone(output, EXIT_OUTPUT_UNWRITABLE)
+        _output_gone(output)
     sys.exit(0 if report.clean else EXIT_REJECTED)
 
 
@@ -497,12 +569,12 @@ def _report_text(report: AuditReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-@main.group(name="db")
+@main.group(name="db", epilog="Example: ppk db upgrade --db ppk.db")
 def db_group() -> None:
     """The database's schema."""
 
 
-@db_group.command()
+@db_group.command(epilog="Example: ppk db upgrade --db postgresql://ppk@localhost:5432/ppk")
 @click.option("--db", metavar="URL", help=_DB_HELP)
 def upgrade(db: str | None) -> None:
     """Bring the database to this ppk's schema version (create it in an empty database).
@@ -511,6 +583,8 @@ def upgrade(db: str | None) -> None:
     Exit status:
       0  the database is at this ppk's schema version
       2  the database cannot be used, or is of a version this ppk does not know
+      130  interrupted (Ctrl-C)
+      141  the reader of the output went away (quietly)
     """
     try:
         before, after = upgrade_database(db)
@@ -522,7 +596,7 @@ def upgrade(db: str | None) -> None:
         click.echo(f"ppk db upgrade: schema version {before or 'none'} -> {after}")
 
 
-@main.command()
+@main.command(epilog="Example: ppk check --store sqlite --budget 60")
 @click.option(
     "--budget",
     type=click.FloatRange(min=1),
@@ -570,10 +644,12 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
       1  a counterexample was found
       2  Hypothesis is not installed (pip install 'ppk[check]'), the store cannot be used, or the
          arguments are wrong
-    Example: ppk check --store sqlite --budget 60
+      130  interrupted (Ctrl-C)
+      141  the reader of the output went away (quietly)
     """
     try:
         from hypothesis import settings  # noqa: PLC0415 (an optional dependency, only for this command)
+        from hypothesis.reporting import with_reporter  # noqa: PLC0415
         from hypothesis.stateful import run_state_machine_as_test  # noqa: PLC0415
 
         from ppk.stateful_tests import machines, sql_machines  # noqa: PLC0415
@@ -595,7 +671,10 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
     while time.monotonic() - started < budget:
         for machine in checked:
             try:
-                run_state_machine_as_test(machine, settings=batch)
+                # Hypothesis's own reports stay silent: a failure's program is in its exception's notes,
+                # printed below, and an interrupt must not print advice to reproduce a failure.
+                with with_reporter(lambda _value: None):
+                    run_state_machine_as_test(machine, settings=batch)
             except Exception as error:
                 _report_failure(machine, error, failing_commands)
                 _print_explored(explored, time.monotonic() - started)

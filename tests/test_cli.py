@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -161,14 +162,14 @@ def test_replay__answers_each_line_before_the_input_ends() -> None:
         process.stdout.close()
 
 
-def test_replay__closed_output_exits_1_quietly(tmp_path: Path) -> None:
+def test_replay__closed_output_ends_it_by_sigpipe_quietly(tmp_path: Path) -> None:
     path = tmp_path / "many.jsonl"
     path.write_bytes(b"nonsense\n" * 50_000)
     process = subprocess.Popen([PPK, "replay", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None
     assert json.loads(process.stdout.readline())["line"] == 1
     process.stdout.close()
-    assert process.wait(timeout=60) == 1
+    assert process.wait(timeout=60) == -signal.SIGPIPE  # as head(1)'s writer ends; a shell says 141
     assert process.stderr.read() == b""
     process.stderr.close()
 
@@ -251,15 +252,15 @@ def test_replay__help_states_exit_statuses() -> None:
     assert result.exit_code == 0
     assert "Exit status:\n" in result.stdout
     assert "0  every line was read, even if some were rejected" in result.stdout
-    assert "1  the results could not be written" in result.stdout
-    assert "2  the input cannot be opened or read" in result.stdout
+    assert "2  the input cannot be opened or read, the output cannot be written" in result.stdout
+    assert "130  interrupted (Ctrl-C)" in result.stdout
 
 
 def test_main__help_lists_replay() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
     assert "replay" in result.stdout
-    assert "Exit status:" in result.stdout
+    assert "Exit status, for every command:" in result.stdout
 
 
 # --- The runner, without the CLI -----------------------------------------------------------------
