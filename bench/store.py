@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import cProfile
 import datetime
-import enum
 import gc
 import hashlib
 import json
@@ -51,16 +50,30 @@ from typing import Any, Final
 
 import attrs
 import sqlalchemy
+from mix import (  # bench/mix.py: the command mix the benchmarks share
+    DAY_FIRST,
+    DAY_STALE,
+    FUND_MINOR_MAX,
+    FUND_MINOR_MIN,
+    LOSS_CAPITAL_MIN,
+    PROFIT_MINOR_MAX,
+    REFUSAL_CODES,
+    REFUSED_PAYMENT_MINOR_MAX,
+    WEIGHTS_WITH_LOSS,
+    WEIGHTS_WITHOUT_LOSS,
+    Kind,
+    payable_minor_of,
+    require,
+    write_off_minor_max,
+)
 from sqlalchemy import event, text
 
 import ppk.adapters.sql as sql_module
 from ppk.adapters.sql import SqlStore, open_store
 from ppk.adapters.store import MemoryStore, Store
 from ppk.kernel.state import (
-    BP_PER_WHOLE,
     Account,
     Applied,
-    Code,
     Command,
     ConfirmPayout,
     Decision,
@@ -73,7 +86,6 @@ from ppk.kernel.state import (
     Settle,
     payout_id,
 )
-from ppk.kernel.transitions import payable_minor
 from ppk.stateful_tests import postgres
 
 # --- What is measured, and how much ---------------------------------------------------------------
@@ -148,76 +160,12 @@ PROFILE_ROWS: Final = 25
 WORKER_TIMEOUT_S: Final = 600.0
 PG_DATABASE: Final = "ppk_bench"
 
-DAY_FIRST: Final = datetime.date(2020, 1, 1)
-DAY_STALE: Final = datetime.date(2000, 1, 1)
-"""Earlier than every date the driver writes, so a balance recorded with it is `stale_balance`."""
-FUND_MINOR_MIN: Final = 10_000
-FUND_MINOR_MAX: Final = 1_000_000
-PROFIT_MINOR_MAX: Final = 100_000
-LOSS_CAPITAL_MIN: Final = 10_000
-"""A loss is recorded only on this much capital: at least 500 minor units, so never written off."""
-REFUSED_PAYMENT_MINOR_MAX: Final = 1_000
 SHARES_BP: Final = ((100, 900), (4_782, 0), (250, 250), (0, 1_875))
 """Shares that opens and set_shares write: each at least 5 %, so a loss of 500 has a payable."""
 
 
 # --- Commands of every kind, decided one at a time against a store --------------------------------
 
-
-class Kind(enum.StrEnum):
-    """What a benchmark command does; a refused kind names the rule that refuses it."""
-
-    OPEN = "open_account"
-    FUND = "fund"
-    RECORD_BALANCE_PROFIT = "record_balance, profit"
-    RECORD_BALANCE_EQUAL = "record_balance, equal"
-    RECORD_BALANCE_LOSS = "record_balance, loss"
-    RECORD_BALANCE_WRITE_OFF = "record_balance, written off"
-    SETTLE_PARTIAL = "settle, partial"
-    SETTLE_FULL = "settle, full"
-    SET_SHARES = "set_shares"
-    CONFIRM_PAYOUT = "confirm_payout"
-    LOSS_ACTIVE = "refused: loss_active"
-    STALE_BALANCE = "refused: stale_balance"
-    NO_ACTIVE_LOSS = "refused: no_active_loss"
-    PAYMENT_EXCEEDS_PAYABLE = "refused: payment_exceeds_payable"
-    UNKNOWN_PAYOUT = "refused: unknown_payout"
-    DUPLICATE = "duplicate (a retried id)"
-
-
-REFUSAL_CODES: Final[dict[Kind, Code]] = {
-    Kind.LOSS_ACTIVE: Code.LOSS_ACTIVE,
-    Kind.STALE_BALANCE: Code.STALE_BALANCE,
-    Kind.NO_ACTIVE_LOSS: Code.NO_ACTIVE_LOSS,
-    Kind.PAYMENT_EXCEEDS_PAYABLE: Code.PAYMENT_EXCEEDS_PAYABLE,
-    Kind.UNKNOWN_PAYOUT: Code.UNKNOWN_PAYOUT,
-}
-"""The code each refused kind must get; a duplicate must be repeated, every other kind applied."""
-
-# The mix, as weights: roughly a busy account's, with a loss settled over a few payments.
-WEIGHTS_WITHOUT_LOSS: Final[dict[Kind, int]] = {
-    Kind.FUND: 20,
-    Kind.RECORD_BALANCE_PROFIT: 18,
-    Kind.RECORD_BALANCE_EQUAL: 6,
-    Kind.RECORD_BALANCE_LOSS: 14,
-    Kind.RECORD_BALANCE_WRITE_OFF: 2,
-    Kind.CONFIRM_PAYOUT: 14,
-    Kind.SET_SHARES: 3,
-    Kind.STALE_BALANCE: 3,
-    Kind.NO_ACTIVE_LOSS: 3,
-    Kind.UNKNOWN_PAYOUT: 3,
-    Kind.DUPLICATE: 4,
-}
-WEIGHTS_WITH_LOSS: Final[dict[Kind, int]] = {
-    Kind.SETTLE_PARTIAL: 35,
-    Kind.SETTLE_FULL: 25,
-    Kind.PAYMENT_EXCEEDS_PAYABLE: 5,
-    Kind.FUND: 10,
-    Kind.LOSS_ACTIVE: 5,
-    Kind.CONFIRM_PAYOUT: 10,
-    Kind.UNKNOWN_PAYOUT: 2,
-    Kind.DUPLICATE: 4,
-}
 
 AGE_CYCLE: Final = (
     Kind.SET_SHARES,
@@ -238,26 +186,6 @@ AGE_CYCLE: Final = (
     Kind.DUPLICATE,
 )
 """Section 3's batch, in order: every kind but open once (fund twice): 11 applied, 4 refused, 1 repeated."""
-
-
-def _require(condition: bool, message: str) -> None:
-    """A check of the benchmark's own setup that, unlike `assert`, survives `python -O`."""
-    if not condition:
-        raise RuntimeError(message)
-
-
-def _payable_minor(account: Account) -> int:
-    loss = account.loss
-    _require(loss is not None, "a settlement needs an active loss")
-    assert loss is not None
-    return payable_minor(loss.remaining_minor, loss.my_share_bp + loss.company_share_bp)
-
-
-def _write_off_minor_max(account: Account) -> int:
-    """The largest loss whose payable is 0 at the account's shares."""
-    if account.total_share_bp == 0:
-        return account.capital_minor
-    return min((BP_PER_WHOLE - 1) // account.total_share_bp, account.capital_minor)
 
 
 @attrs.define
@@ -288,7 +216,7 @@ class Driver:
             return kind is Kind.OPEN and account is None
         if kind in (Kind.SETTLE_PARTIAL, Kind.SETTLE_FULL, Kind.PAYMENT_EXCEEDS_PAYABLE, Kind.LOSS_ACTIVE):
             return account.loss is not None and (
-                kind is not Kind.SETTLE_PARTIAL or _payable_minor(account) >= 2
+                kind is not Kind.SETTLE_PARTIAL or payable_minor_of(account) >= 2
             )
         if kind is Kind.CONFIRM_PAYOUT:
             return bool(self.pending.get(account_id))
@@ -301,7 +229,7 @@ class Driver:
         if kind is Kind.RECORD_BALANCE_LOSS:
             return account.capital_minor >= LOSS_CAPITAL_MIN
         if kind is Kind.RECORD_BALANCE_WRITE_OFF:
-            return _write_off_minor_max(account) >= 1
+            return write_off_minor_max(account) >= 1
         if kind is Kind.STALE_BALANCE:
             return account.balance_date_latest is not None
         return True
@@ -309,7 +237,7 @@ class Driver:
     def choose(self, account_id: str) -> Kind:
         """A kind drawn from the mix's weights, among those applicable to the account now."""
         account = self.store.account(account_id)
-        _require(account is not None, f"account {account_id!r} is not open")
+        require(account is not None, f"account {account_id!r} is not open")
         assert account is not None
         weights = WEIGHTS_WITH_LOSS if account.loss is not None else WEIGHTS_WITHOUT_LOSS
         kinds = [kind for kind in weights if self.applicable(kind, account_id)]
@@ -351,7 +279,7 @@ class Driver:
     def _payment_minor(self, kind: Kind, account: Account) -> int:
         if kind is Kind.NO_ACTIVE_LOSS:
             return self.rng.randint(1, REFUSED_PAYMENT_MINOR_MAX)
-        payable = _payable_minor(account)
+        payable = payable_minor_of(account)
         if kind is Kind.SETTLE_PARTIAL:
             return self.rng.randint(1, payable - 1)
         if kind is Kind.PAYMENT_EXCEEDS_PAYABLE:
@@ -371,9 +299,9 @@ class Driver:
         elif kind is Kind.RECORD_BALANCE_LOSS:
             balance_minor = capital_minor - self.rng.randint(capital_minor // 20, capital_minor // 2)
         elif kind is Kind.RECORD_BALANCE_WRITE_OFF:
-            balance_minor = capital_minor - self.rng.randint(1, _write_off_minor_max(account))
+            balance_minor = capital_minor - self.rng.randint(1, write_off_minor_max(account))
         else:
-            _require(kind is Kind.RECORD_BALANCE_EQUAL, f"no command is written for {kind}")
+            require(kind is Kind.RECORD_BALANCE_EQUAL, f"no command is written for {kind}")
             balance_minor = capital_minor
         date = self.day
         self.day += datetime.timedelta(days=1)
@@ -381,7 +309,7 @@ class Driver:
 
     def step(self, kind: Kind, account_id: str) -> tuple[Command, Decision]:
         """Write a command of `kind`, decide it against the store, and check its outcome."""
-        _require(self.applicable(kind, account_id), f"{kind} does not apply to account {account_id!r} now")
+        require(self.applicable(kind, account_id), f"{kind} does not apply to account {account_id!r} now")
         command = self.command(kind, account_id)
         decision = self.store.execute(command)
         code = REFUSAL_CODES.get(kind)
@@ -391,7 +319,7 @@ class Driver:
             ok = isinstance(decision, Refused) and decision.code is code
         else:
             ok = isinstance(decision, Applied)
-        _require(ok, f"{kind} {command!r} got {decision!r}")
+        require(ok, f"{kind} {command!r} got {decision!r}")
         if kind is not Kind.DUPLICATE:
             self.sent.setdefault(account_id, []).append(command)
         if kind is Kind.RECORD_BALANCE_PROFIT:
@@ -511,7 +439,7 @@ def raw_connection(path: Path) -> sqlite3.Connection:
     mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     connection.execute("PRAGMA synchronous=FULL")
     level = connection.execute("PRAGMA synchronous").fetchone()[0]
-    _require(
+    require(
         str(mode).lower() == "wal" and level == 2, f"raw sqlite3: journal_mode={mode}, synchronous={level}"
     )
     return connection
@@ -535,7 +463,7 @@ class Capture:
         verb = statement.split(None, 1)[0].upper()
         if verb == "BEGIN":
             return
-        _require(verb in ("INSERT", "UPDATE", "SELECT"), f"the store sent {statement[:40]!r}")
+        require(verb in ("INSERT", "UPDATE", "SELECT"), f"the store sent {statement[:40]!r}")
         self.transactions[-1].append((statement, tuple(parameters)))
 
 
@@ -647,7 +575,7 @@ def measure_sqlite(plan: Plan, folder: Path, template: Path) -> dict[str, Any]:
         copy_database(template, path)
         captured[group] = capture(path, stream, group)
         digests.add(table_digest(path))
-    _require(len(digests) == 1, "the store left different rows in different group sizes")
+    require(len(digests) == 1, "the store left different rows in different group sizes")
     (digest,) = digests
     raw = {
         (way, group): raw_transactions(captured[group], reads=way == "raw_reads")
@@ -662,9 +590,7 @@ def measure_sqlite(plan: Plan, folder: Path, template: Path) -> dict[str, Any]:
             sys.stderr.write(f"  round {round_index + 1}: {way}, groups of {group}\n")
             copy_database(template, path)
             elapsed = time_store(path, stream, group) if way == "store" else time_raw(path, raw[(way, group)])
-            _require(
-                table_digest(path) == digest, f"{way}, groups of {group}, left other rows than the store"
-            )
+            require(table_digest(path) == digest, f"{way}, groups of {group}, left other rows than the store")
             seconds[(way, group)].append(elapsed)
     remove_database(path)
     count = len(stream.commands)
@@ -753,7 +679,7 @@ def build_aged(path: Path, template: Path, entries: int, group: int) -> dict[str
         built = store.account(AGED_ACCOUNT)
     finally:
         store.close()
-    _require(built == reference.account(AGED_ACCOUNT), "the stored account is not the reference's")
+    require(built == reference.account(AGED_ACCOUNT), "the stored account is not the reference's")
     return {
         "entries": entries,
         "build_s": time.perf_counter() - start,
@@ -804,7 +730,7 @@ def measure_history(plan: Plan, folder: Path, template: Path) -> dict[str, Any]:
         builds[str(entries)]["file_bytes"] = os.path.getsize(aged[entries])
         batches[entries] = plan_aged_batch(aged[entries], folder / "scratch.db", plan.age_cycles)
     kinds = {tuple(batch.kinds[1:]) for batch in batches.values()}
-    _require(len(kinds) == 1, "the batches differ in kind")
+    require(len(kinds) == 1, "the batches differ in kind")
     groups = (1, plan.age_group)
     ways = [(entries, group) for group in groups for entries in plan.ages]
     seconds: dict[tuple[int, int], list[Timing]] = {way: [] for way in ways}
@@ -859,7 +785,7 @@ def _pg_worker(url: str, pipe: Pipe) -> None:
                 return
             commands, expected, group = task
             pipe.send(("ready", None))
-            _require(pipe.recv() == "go", "a writer was sent something other than go")
+            require(pipe.recv() == "go", "a writer was sent something other than go")
             cpu_start = time.process_time()
             start = time.perf_counter()
             decisions = run_store(store, commands, group)
@@ -907,7 +833,7 @@ class Writers:
         kind, value = pipe.recv()
         if kind == "error":
             raise RuntimeError(f"a writer failed:\n{value}")
-        _require(kind == expected, f"a writer answered {kind}, not {expected}")
+        require(kind == expected, f"a writer answered {kind}, not {expected}")
         return value
 
     def run(self, tasks: Sequence[Stream], group: int, sampler: WaitSampler | None = None) -> dict[str, Any]:
@@ -928,7 +854,7 @@ class Writers:
                 samples.update(sampler.sample())
             results.append(self.answer(pipe, "done"))
         for _, _, _, problem in results:
-            _require(problem is None, str(problem))
+            require(problem is None, str(problem))
         span_s = max(end for _, end, _, _ in results) - min(start for start, _, _, _ in results)
         return {"span_s": span_s, "client_cpu_s": sum(cpu for _, _, cpu, _ in results), "waits": samples}
 
@@ -1329,7 +1255,7 @@ def empty_database(folder: Path) -> Path:
     template = folder / "empty.db"
     remove_database(template)
     open_store(str(template)).close()
-    _require(sqlite_settings(template)[0].lower() == "wal", "the store left its database out of WAL mode")
+    require(sqlite_settings(template)[0].lower() == "wal", "the store left its database out of WAL mode")
     return template
 
 
