@@ -9,25 +9,33 @@ help states (spec.md#results, spec.md#database).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
+import json
 import os
 import queue
 import signal
+import stat
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
-from typing import IO, Any, Final, NoReturn
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, Final, NoReturn, TypeVar
 
 import click
+import rich.console
+import rich.progress
 from sqlalchemy.exc import DBAPIError
 
-from ppk.adapters import jsonl
+from ppk.adapters import jsonl, views
 from ppk.adapters.audit import Report as AuditReport
 from ppk.adapters.audit import audit as audit_books
 from ppk.adapters.bank import SqliteBank, TransferRefusedError
+from ppk.adapters.canonical import encode_entry
+from ppk.adapters.demo import DemoError, run_demo
 from ppk.adapters.dispatcher import Dispatcher, DispatchError
 from ppk.adapters.sql import (
     DATABASE_DEFAULT,
@@ -40,7 +48,9 @@ from ppk.adapters.sql import (
     upgrade_database,
 )
 from ppk.adapters.store import MemoryStore, Store
-from ppk.kernel.state import Command
+from ppk.kernel.state import Command, Payout, minor_text
+
+_T = TypeVar("_T")
 
 EXIT_INPUT_UNREADABLE: Final = 2
 """The exit status when the input cannot be opened or read."""
@@ -265,6 +275,8 @@ class _ReadAhead:
     _END: Final = None
 
     def __init__(self, stream: IO[bytes]) -> None:
+        self.bytes_read = 0
+        """Bytes of the non-blank lines read so far (for a progress bar; blank lines are not counted)."""
         self._queue: queue.Queue[_Read | OSError | None] = queue.Queue(READ_AHEAD_LINES_MAX)
         self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
@@ -272,6 +284,7 @@ class _ReadAhead:
     def _read(self, stream: IO[bytes]) -> None:
         try:
             for line in jsonl.read_lines(stream):
+                self.bytes_read += line.size_bytes + 1
                 self._queue.put((line.number, jsonl.decode(line)))
         except OSError as error:
             self._queue.put(error)
@@ -302,10 +315,14 @@ class _ReadAhead:
                 yield group
 
 
-def apply_lines(stream: IO[bytes], store: SqlStore) -> Iterator[jsonl.JsonObject]:
+def apply_lines(
+    stream: IO[bytes], store: SqlStore, progress: Callable[[int], None] | None = None
+) -> Iterator[jsonl.JsonObject]:
     """Run each non-blank line of `stream` through the SQL store, in committed groups, and yield the
-    results in order; a group's results come only once its transaction has committed."""
-    for group in _ReadAhead(stream).groups():
+    results in order; a group's results come only once its transaction has committed. After each
+    group, `progress` is told how many bytes of the input have been read."""
+    reader = _ReadAhead(stream)
+    for group in reader.groups():
         commands = [decoded for _, decoded in group if not isinstance(decoded, jsonl.Malformed)]
         decisions = iter(store.execute_many(commands))
         for number, decoded in group:
@@ -313,6 +330,8 @@ def apply_lines(stream: IO[bytes], store: SqlStore) -> Iterator[jsonl.JsonObject
                 yield jsonl.malformed_result(number, decoded)
             else:
                 yield jsonl.decision_result(number, decoded, next(decisions))
+        if progress is not None:
+            progress(reader.bytes_read)
 
 
 @main.command(epilog="Example: ppk apply --db ppk.db commands.jsonl")
@@ -337,30 +356,80 @@ def apply(db: str | None, file: str) -> None:
     name = "standard input" if file == "-" else file
     output = sys.stdout.buffer
     store = _open_store(db)
-    rejected = False
     try:
         stream = _open_input(file)
     except OSError as error:
         _fail_input(name, error)
+    tally = _Tally()
     try:
-        # The reading thread owns the stream and closes it at its end: closing it here, while that
-        # thread may still wait on a read (after an interrupt), would wait with it.
-        for result in _results(name, apply_lines(stream, store)):
-            rejected = rejected or result["status"] == "rejected"
-            _write(output, result)
+        with _progress_bar(stream) as progress:
+            # The reading thread owns the stream and closes it at its end: closing it here, while that
+            # thread may still wait on a read (after an interrupt), would wait with it.
+            for result in _results(name, apply_lines(stream, store, progress)):
+                tally.add(result)
+                _write(output, result)
     except BrokenPipeError:
         _output_gone(output)
     finally:
         store.close()
-    sys.exit(EXIT_REJECTED if rejected else 0)
+    click.echo(f"ppk apply: {tally}", err=True)
+    sys.exit(EXIT_REJECTED if tally.rejected else 0)
 
 
-@main.command(epilog="Example: ppk show --json acme")
+class _Tally:
+    """`ppk apply`'s closing line: how many results of each status, the rejected by code."""
+
+    def __init__(self) -> None:
+        self.lines = self.applied = self.duplicate = self.rejected = 0
+        self.codes: Counter[str] = Counter()
+
+    def add(self, result: jsonl.JsonObject) -> None:
+        self.lines += 1
+        if result["status"] == "applied":
+            self.applied += 1
+        elif result["status"] == "duplicate":
+            self.duplicate += 1
+        else:
+            self.rejected += 1
+            self.codes[result["error"]["code"]] += 1
+
+    def __str__(self) -> str:
+        codes = ", ".join(f"{code} {count}" for code, count in sorted(self.codes.items()))
+        rejected = f"{self.rejected} rejected" + (f" ({codes})" if codes else "")
+        return f"{self.lines} lines: {self.applied} applied, {self.duplicate} duplicate, {rejected}"
+
+
+@contextlib.contextmanager
+def _progress_bar(stream: IO[bytes]) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on standard error when it is a terminal, by bytes of the input read (of its
+    size, when it is a file); nothing otherwise."""
+    if sys.stderr is None or not sys.stderr.isatty():
+        yield None
+        return
+    try:
+        status = os.fstat(stream.fileno())
+        total = status.st_size if stat.S_ISREG(status.st_mode) else None
+    except (OSError, ValueError):
+        total = None
+    columns = (
+        rich.progress.TextColumn("ppk apply"),
+        rich.progress.BarColumn(),
+        rich.progress.DownloadColumn(),
+        rich.progress.TransferSpeedColumn(),
+        rich.progress.TimeRemainingColumn(),
+    )
+    console = rich.console.Console(file=sys.stderr)
+    with rich.progress.Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("apply", total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+@main.command(epilog="Example: ppk show acme")
 @click.option("--db", metavar="URL", help=_DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="One JSON view per account, as `ppk replay --show`.")
 @click.argument("accounts", nargs=-1)
 def show(db: str | None, as_json: bool, accounts: tuple[str, ...]) -> None:
-    """Show ACCOUNTS as the database holds them (every account when none is named).
+    """Show ACCOUNTS as the database holds them (every account when none is named), as a table.
 
     \b
     Exit status:
@@ -369,60 +438,162 @@ def show(db: str | None, as_json: bool, accounts: tuple[str, ...]) -> None:
       130  interrupted (Ctrl-C)
       141  the reader of the output went away (quietly)
     """
-    store = _open_store(db)
-    output = sys.stdout.buffer
+    store = _open_store(db, create=False)
     try:
         named = sorted(set(accounts)) if accounts else store.account_ids()
-        views = []
-        for account_id in named:
-            account = store.account(account_id)
-            if account is None:
-                click.echo(f"ppk show: no account {account_id!r} in the database", err=True)
-                sys.exit(EXIT_DATABASE_UNUSABLE)
-            views.append(jsonl.account_view(account, store.payouts(account_id)))
-        for view in views:
-            if as_json:
-                output.write(jsonl.encode_line(view))
-            else:
-                output.write(_view_text(view).encode("utf-8"))
-        output.flush()
-    except BrokenPipeError:
-        _output_gone(output)
+        if as_json:
+            for account_id in named:
+                _write(sys.stdout.buffer, _view(store, account_id))
+            return
+        # A table a page of accounts at a time: memory stays bounded however many there are.
+        for page in _pages(named):
+            views.console(sys.stdout).print(
+                views.accounts_table([_view(store, account_id) for account_id in page])
+            )
+    except DatabaseError as error:
+        _fail_database(error)
     finally:
         store.close()
 
 
-def _view_text(view: jsonl.JsonObject) -> str:
-    """An account's view in a few lines a person reads."""
-    shares = f"{view['shares']['my']} % + {view['shares']['company']} %"
-    lines = [f"{view['account']}: capital {view['capital']}, balance {view['balance']}, shares {shares}"]
-    loss = view["loss"]
-    if loss is None:
-        lines.append("  no active loss")
-    else:
-        lines.append(
-            f"  loss {loss['original']}, remaining {loss['remaining']}, payable {loss['payable']} "
-            f"(shares {loss['shares']['my']} % + {loss['shares']['company']} %)"
-        )
-    totals = view["totals"]
-    lines.append(
-        f"  funding {totals['funding']}, capital closed {totals['capital_closed']}, profit withdrawn "
-        f"{totals['profit_withdrawn']}, settled {totals['settled_payments']} "
-        f"(my {totals['my_share']}, company {totals['company_share']})"
-    )
-    lines += [f"  payout {p['id']}: {p['amount']} {p['status']}" for p in view["payouts"]]
-    return "\n".join(lines) + "\n"
+TABLE_ROWS_MAX: Final = 1_000
+"""`ppk show`, `ppk payouts`: the most rows in one printed table; more go on in another."""
 
 
-@main.command(epilog="Example: ppk dispatch --bank ppk-bank.db")
+def _pages(items: Iterable[_T]) -> Iterator[list[_T]]:
+    page: list[_T] = []
+    for item in items:
+        page.append(item)
+        if len(page) == TABLE_ROWS_MAX:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def _view(store: SqlStore, account_id: str) -> jsonl.JsonObject:
+    account = store.account(account_id)
+    if account is None:
+        click.echo(f"ppk {_command_name()}: no account {account_id!r} in the database", err=True)
+        sys.exit(EXIT_DATABASE_UNUSABLE)
+    return jsonl.account_view(account, store.payouts(account_id))
+
+
+@main.command(epilog="Example: ppk ledger acme")
 @click.option("--db", metavar="URL", help=_DB_HELP)
 @click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='One JSON object per entry: "seq", "hash" (hex) and "entry", its stored form (spec.md#encoding).',
+)
+@click.argument("account")
+def ledger(db: str | None, as_json: bool, account: str) -> None:
+    """Print ACCOUNT's ledger: one line per entry, in order, each with its position in the account's
+    hash chain, the chain's hash once the entry is on it (its first 16 hex digits; --json has all),
+    its command id, its command and what it did (its events, or the code that refused it).
+
+    \b
+    Exit status:
+      0  the ledger was printed
+      2  the account does not exist, the database cannot be used, or the arguments are wrong
+      130  interrupted (Ctrl-C)
+      141  the reader of the output went away (quietly)
+    """
+    store = _open_store(db, create=False)
+    output = sys.stdout.buffer
+    try:
+        _view(store, account)
+        for chained in store.chained_ledger(account):
+            if as_json:
+                stored = json.loads(encode_entry(chained.entry))
+                _write(output, {"seq": chained.seq, "hash": chained.hash.hex(), "entry": stored})
+            else:
+                output.write((views.ledger_line(chained.seq, chained.hash, chained.entry) + "\n").encode())
+        output.flush()
+    except DatabaseError as error:
+        _fail_database(error)
+    finally:
+        store.close()
+
+
+@main.command(epilog="Example: ppk payouts --pending")
+@click.option("--db", metavar="URL", help=_DB_HELP)
+@click.option(
+    "--pending", is_flag=True, help="Only the payouts not yet confirmed (what `ppk dispatch` will send)."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help='One JSON object per payout: "account", "id", "amount", "status".'
+)
+def payouts(db: str | None, pending: bool, as_json: bool) -> None:
+    """Print every account's payouts (withdrawn profits), by account, then payout id, as a table.
+
+    \b
+    Exit status:
+      0  the payouts were printed (none is no error)
+      2  the database cannot be used, or the arguments are wrong
+      130  interrupted (Ctrl-C)
+      141  the reader of the output went away (quietly)
+    """
+    store = _open_store(db, create=False)
+    try:
+        rows = (
+            {
+                "account": account_id,
+                "id": payout.id,
+                "amount": minor_text(payout.amount_minor),
+                "status": str(payout.status),
+            }
+            for account_id, payout in _payout_rows(store, pending)
+        )
+        if as_json:
+            for row in rows:
+                _write(sys.stdout.buffer, row)
+            return
+        out = views.console(sys.stdout)
+        printed = False
+        for page in _pages(rows):
+            out.print(views.payouts_table((r["account"], r["id"], r["amount"], r["status"]) for r in page))
+            printed = True
+        if not printed:
+            out.print("no pending payouts" if pending else "no payouts")
+    except DatabaseError as error:
+        _fail_database(error)
+    finally:
+        store.close()
+
+
+def _payout_rows(store: SqlStore, pending: bool) -> Iterator[tuple[str, Payout]]:
+    if pending:
+        for waiting in store.pending_payouts():
+            yield waiting.account, waiting.payout
+        return
+    for account_id in store.account_ids():
+        for payout in store.payouts(account_id):
+            yield account_id, payout
+
+
+_BANK_OPTION: Final = click.option(
     "--bank",
     type=click.Path(dir_okay=False),
     default=BANK_DEFAULT,
     show_default=True,
     help="The bank's SQLite file, where each transfer is one row (a stand-in for a payment gateway).",
 )
+
+
+def _open_bank(bank: str, store: SqlStore) -> SqliteBank:
+    try:
+        return SqliteBank(bank)
+    except OSError as error:
+        store.close()
+        click.echo(f"ppk {_command_name()}: cannot open the bank {bank!r}: {error}", err=True)
+        sys.exit(EXIT_DATABASE_UNUSABLE)
+
+
+@main.command(epilog="Example: ppk dispatch --bank ppk-bank.db")
+@click.option("--db", metavar="URL", help=_DB_HELP)
+@_BANK_OPTION
 def dispatch(db: str | None, bank: str) -> None:
     """Send every pending payout to the bank under its payout id, then confirm it.
 
@@ -438,11 +609,7 @@ def dispatch(db: str | None, bank: str) -> None:
       141  the reader of the output went away (quietly)
     """
     store = _open_store(db)
-    try:
-        gateway = SqliteBank(bank)
-    except OSError as error:
-        click.echo(f"ppk dispatch: cannot open the bank {bank!r}: {error}", err=True)
-        sys.exit(EXIT_DATABASE_UNUSABLE)
+    gateway = _open_bank(bank, store)
     try:
         done = Dispatcher(store, gateway).dispatch()
     except DatabaseError as error:
@@ -567,6 +734,51 @@ def _report_text(report: AuditReport) -> str:
         )
         lines.append(f"digest {report.digest} ({state})")
     return "\n".join(lines) + "\n"
+
+
+@main.command(epilog="Example: ppk demo && ppk ledger acme")
+@click.option("--db", metavar="URL", help=_DB_HELP)
+@_BANK_OPTION
+def demo(db: str | None, bank: str) -> None:
+    """Walk through the worked example of the spec on the database, step by step, and audit it.
+
+    Funding, a loss with its shares frozen, partial payments, a retried payment answered as a
+    duplicate, a refused overpayment and its retry, a profit withdrawn, dispatched to the bank and
+    confirmed; each step prints what was sent, what each result says and the account as stored, and
+    the demo ends with the audit and the database's digest. Run again, it doubles nothing: every
+    command is answered from its record. It uses account `acme` and refuses a database that holds
+    any other account.
+
+    \b
+    Exit status:
+      0  the demo ran and the audit is clean
+      1  the audit found something
+      2  the database or the bank cannot be used, or it holds something other than the demo
+      130  interrupted (Ctrl-C)
+      141  the reader of the output went away (quietly)
+    """
+    store = _open_store(db)
+    out = views.console(sys.stdout)
+    gateway = _open_bank(bank, store)
+    try:
+        out.print(f"ppk demo on {shown_url(store.engine.url)}, bank {bank}")
+        outcome = run_demo(store, gateway, out)
+    except DatabaseError as error:
+        _fail_database(error)
+    except (DemoError, DispatchError, TransferRefusedError) as error:
+        click.echo(f"ppk demo: {error}", err=True)
+        sys.exit(EXIT_DATABASE_UNUSABLE)
+    finally:
+        gateway.close()
+        store.close()
+    out.print(_report_text(outcome.report).rstrip())
+    if outcome.report.clean:
+        where = "" if db is None else f" --db {db}"
+        out.print(
+            f"\nNext: ppk show{where} · ppk ledger{where} acme · ppk payouts{where} · "
+            f"ppk audit{where} --expect {outcome.report.digest}"
+        )
+    sys.exit(0 if outcome.report.clean else EXIT_REJECTED)
 
 
 @main.group(name="db", epilog="Example: ppk db upgrade --db ppk.db")

@@ -376,7 +376,7 @@ _PAYOUT: Final = select(schema.payouts).where(
     & (schema.payouts.c.payout_id == bindparam("payout_id"))
 )
 _LEDGER_PAGE: Final = (
-    select(schema.ledger.c.seq, schema.ledger.c.entry)
+    select(schema.ledger.c.seq, schema.ledger.c.entry, schema.ledger.c.hash)
     .where((schema.ledger.c.account == bindparam("account")) & (schema.ledger.c.seq > bindparam("seq")))
     .order_by(schema.ledger.c.seq)
     .limit(bindparam("rows"))
@@ -490,6 +490,10 @@ class SqlStore:
 
     def ledger(self, account_id: str) -> Iterator[Entry]:
         """The account's entries in order, read a page at a time."""
+        return (chained.entry for chained in self.chained_ledger(account_id))
+
+    def chained_ledger(self, account_id: str) -> Iterator[ChainedEntry]:
+        """The account's entries in order with their places in its hash chain, a page at a time."""
         seq = 0
         while True:
             with self.engine.connect() as connection:
@@ -497,7 +501,7 @@ class SqlStore:
                     _LEDGER_PAGE, {"account": account_id, "seq": seq, "rows": PAGE_ROWS}
                 ).all()
             for row in rows:
-                yield decode_entry(row.entry)
+                yield ChainedEntry(seq=row.seq, hash=bytes(row.hash), entry=decode_entry(row.entry))
             if len(rows) < PAGE_ROWS:
                 return
             seq = rows[-1].seq
@@ -530,6 +534,17 @@ class SqlStore:
             if len(rows) < PAGE_ROWS:
                 return
             after = (rows[-1].account, rows[-1].payout_id)
+
+
+@attrs.frozen(kw_only=True)
+class ChainedEntry:
+    """A stored ledger entry and its place in the account's hash chain (docs/audit.md)."""
+
+    seq: int
+    """Its position in the account's ledger, from 1."""
+    hash: bytes
+    """The chain's hash once this entry is on it: SHA-256 of the previous hash and the entry's bytes."""
+    entry: Entry
 
 
 def _sqlstate(error: DBAPIError) -> str | None:

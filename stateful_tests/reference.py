@@ -1,4 +1,5 @@
-"""A reference model of /work/shared/domain.md: plain dicts and ints, written without the kernel.
+"""A reference model of the requirements (domain.md, restated in full in docs/spec.md): plain dicts and
+ints, written without the kernel.
 
 It shares no code with `ppk` on purpose: it is the second reading of the requirements that the
 differential test runs in lockstep with the kernel, so a misreading in one shows up as a

@@ -24,6 +24,9 @@ COMMANDS = [
     ("replay",),
     ("apply",),
     ("show",),
+    ("ledger",),
+    ("payouts",),
+    ("demo",),
     ("dispatch",),
     ("audit",),
     ("check",),
@@ -62,14 +65,14 @@ def test_help__of_ppk_lists_every_exit_status(tmp_path: Path) -> None:
         assert f"  {status}" in done.stdout
 
 
-@pytest.mark.parametrize("command", ["replay", "apply"])
+@pytest.mark.parametrize("command", ["replay", "apply", "demo"])
 def test_output__full_is_one_line_and_exit_2(tmp_path: Path, command: str) -> None:
-    done = shell(f"ppk {command} {WORKED} > /dev/full", tmp_path)
+    done = shell(f"ppk {command} {WORKED if command != 'demo' else ''} > /dev/full", tmp_path)
     assert done.returncode == 2
     assert done.stderr == "ppk: cannot write the output: No space left on device\n"
 
 
-@pytest.mark.parametrize("command", ["replay", "apply", "show", "audit"])
+@pytest.mark.parametrize("command", ["replay", "apply", "show", "audit", "demo", "payouts", "ledger acme"])
 def test_output__closed_is_one_line_and_exit_2_and_nothing_is_applied(tmp_path: Path, command: str) -> None:
     done = shell(f"ppk {command} {WORKED if command in ('replay', 'apply') else ''} >&-", tmp_path)
     assert done.returncode == 2
@@ -136,6 +139,10 @@ def test_interrupt__of_apply_keeps_what_was_committed_and_exits_130(tmp_path: Pa
         (f"ppk replay {WORKED}", 0),
         (f"ppk apply {WORKED}", 1),
         ("ppk show nobody", 2),
+        ("ppk ledger nobody", 2),
+        ("ppk payouts", 0),
+        ("ppk demo", 0),
+        ("ppk demo --db /nonexistent/folder/ppk.db", 2),
         ("ppk audit", 0),
         ("ppk replay --nonsense", 2),
         ("ppk nonsense", 2),

@@ -73,14 +73,30 @@ def test_worked_example__ppk_replay_prints_the_shipped_output() -> None:
     assert completed.stdout == (ROOT / "examples" / "worked.out.jsonl").read_bytes()
 
 
-def test_quickstart__ppk_apply_then_show_print_the_shipped_output(tmp_path: Path) -> None:
-    """The README's first command, `ppk apply examples/worked.jsonl`, in a fresh folder: ppk.db is made
-    there, the results are the shipped ones, `ppk show --json` the shipped view; exit 1 (two lines are
-    rejected, as the example intends)."""
+def test_quickstart__is_two_commands_the_demo_then_the_tests() -> None:
+    """The README's quickstart: one command installs ppk and runs `ppk demo` (tests/test_readable.py
+    runs the demo itself), the other runs the tests, with the command CI runs."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Quickstart", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    assert block.splitlines() == [
+        "pip install -e '.[dev]' --config-settings editable_mode=strict && ppk demo",
+        "python -m pytest",
+    ]
+    assert "\npython -m pytest\n" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_apply__then_show_print_the_shipped_output(tmp_path: Path) -> None:
+    """`ppk apply examples/worked.jsonl` in a fresh folder: ppk.db is made there, the results are the
+    shipped ones, `ppk show --json` the shipped view; exit 1 (two lines are rejected, as the example
+    intends), and the closing line on stderr counts them."""
     worked = str(ROOT / "examples" / "worked.jsonl")
     shipped = (ROOT / "examples" / "worked.out.jsonl").read_bytes().splitlines(keepends=True)
     applied = subprocess.run(["ppk", "apply", worked], cwd=tmp_path, capture_output=True, check=False)
-    assert (applied.returncode, applied.stderr) == (1, b"")
+    assert applied.returncode == 1
+    assert (
+        applied.stderr
+        == b"ppk apply: 10 lines: 7 applied, 1 duplicate, 2 rejected (payment_exceeds_payable 2)\n"
+    )
     assert (tmp_path / "ppk.db").is_file()
     shown = subprocess.run(["ppk", "show", "--json"], cwd=tmp_path, capture_output=True, check=False)
     assert (shown.returncode, shown.stderr) == (0, b"")
