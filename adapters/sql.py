@@ -167,11 +167,34 @@ def make_engine(url: URL) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+BUSY_TIMEOUT_ENV: Final = "PPK_BUSY_TIMEOUT"
+"""The environment variable that sets SQLite's busy timeout, in seconds, instead of BUSY_TIMEOUT_S."""
+
+BUSY_TIMEOUT_MAX_S: Final = 86_400.0
+
+
+def busy_timeout_s() -> float:
+    """How long a SQLite writer waits for another's lock: $PPK_BUSY_TIMEOUT, else BUSY_TIMEOUT_S."""
+    text = os.environ.get(BUSY_TIMEOUT_ENV, "").strip()
+    if not text:
+        return BUSY_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= BUSY_TIMEOUT_MAX_S:  # also refuses nan
+        raise DatabaseError(
+            f"${BUSY_TIMEOUT_ENV} is {text[:40]!r}: it must be a number of seconds from 0 to "
+            f"{BUSY_TIMEOUT_MAX_S:g}"
+        )
+    return seconds
+
+
 def _sqlite_engine(url: URL) -> Engine:
     path = Path(url.database or "")
     if not path.parent.is_dir():
         raise DatabaseError(f"{shown_url(url)}: the folder {str(path.parent)!r} does not exist")
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_s()})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -556,8 +579,8 @@ def _database_error(engine: Engine, error: DBAPIError) -> DatabaseError:
     where = shown_url(engine.url)
     if engine.dialect.name == "sqlite" and "locked" in str(error.orig):
         return DatabaseError(
-            f"{where} is locked by another writer beyond the busy timeout of {BUSY_TIMEOUT_S:g} s; "
-            f"try again when it is done"
+            f"{where} is locked by another writer beyond the busy timeout of {busy_timeout_s():g} s "
+            f"(${BUSY_TIMEOUT_ENV}); try again when it is done"
         )
     return DatabaseError(f"{where}: {str(error.orig).strip().splitlines()[0]}")
 

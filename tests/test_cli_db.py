@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic import command as alembic_command
+from sqlalchemy import create_engine
 
+from ppk.adapters import sql
 from ppk.adapters.bank import SqliteBank, TransferRefusedError
 from ppk.adapters.dispatcher import confirm_id
 
@@ -108,6 +111,52 @@ def test_apply__a_schema_version_this_ppk_does_not_know_is_refused_and_not_upgra
         assert refused.returncode == 2
         assert "schema version 9999" in refused.stderr and "does not know" in refused.stderr
         assert refused.stderr.count("\n") == 1
+
+
+def test_apply__an_older_schema_is_refused_naming_ppk_db_upgrade_which_upgrades_it(tmp_path: Path) -> None:
+    """A database a ppk of schema version 0001 wrote (Alembic run to 0001 only)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'ppk.db'}")
+    with engine.begin() as connection:
+        config, _ = sql._alembic(connection)
+        alembic_command.upgrade(config, "0001")
+    engine.dispose()
+    refused = ppk(tmp_path, "apply", stdin=OPEN)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert "schema version 0001" in refused.stderr and "ppk db upgrade" in refused.stderr
+    upgraded = ppk(tmp_path, "db", "upgrade")
+    assert (upgraded.returncode, upgraded.stdout) == (
+        0,
+        f"ppk db upgrade: schema version 0001 -> {sql.schema_head()}\n",
+    )
+    assert ppk(tmp_path, "apply", stdin=OPEN).returncode == 0
+
+
+def test_apply__a_database_locked_beyond_the_busy_timeout_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    assert ppk(tmp_path, "apply", stdin=OPEN).returncode == 0
+    holder = sqlite3.connect(tmp_path / "ppk.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        locked = ppk(tmp_path, "apply", stdin=FUND, PPK_BUSY_TIMEOUT="0.5")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert locked.returncode == 2 and locked.stdout == ""
+    assert locked.stderr == (
+        "ppk apply: 'ppk.db' is locked by another writer beyond the busy timeout of 0.5 s "
+        "($PPK_BUSY_TIMEOUT); try again when it is done\n"
+    )
+    assert json.loads(ppk(tmp_path, "show", "--json").stdout)["capital"] == "0.00", "nothing was applied"
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan", "1e9"])
+def test_apply__a_busy_timeout_that_is_not_seconds_is_named(tmp_path: Path, value: str) -> None:
+    refused = ppk(tmp_path, "apply", stdin=OPEN, PPK_BUSY_TIMEOUT=value)
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        f"ppk apply: $PPK_BUSY_TIMEOUT is {value!r}: it must be a number of seconds from 0 to 86400\n"
+    )
+    assert not (tmp_path / "ppk.db").exists()
 
 
 def test_db_upgrade__creates_the_schema_and_says_so_then_again_says_it_is_current(tmp_path: Path) -> None:
