@@ -162,6 +162,13 @@ ACCOUNT_COUNTS: Final = {
     "payout_confirmed_count": _ids("I7"),
 }
 """Each stored count, and the full form that counts it again over the ledger."""
+COUNT_INDUCTIVE: Final[dict[str, AccountCheck | None]] = {
+    "entry_count": None,
+    "payout_count": contracts.payouts_are_within_profit_withdrawn,
+    "payout_confirmed_count": contracts.payouts_are_within_profit_withdrawn,
+}
+"""The one-account form that refuses each count below zero (none for the entries: only the ledger
+says how many there are)."""
 
 
 def account_forgeries(account: Account, payouts: Sequence[Payout]) -> Iterator[AccountForgery]:
@@ -176,6 +183,14 @@ def account_forgeries(account: Account, payouts: Sequence[Payout]) -> Iterator[A
                 account=_with(account, count, getattr(account, count) + shift),
                 breaks=breaks,
             )
+        # Below zero whatever the sums: a payout count of -1 beside a profit withdrawn keeps every
+        # count within its sum and 0 only with it, so only the count's own floor objects.
+        yield AccountForgery(
+            name=f"{count} = -1",
+            account=_with(account, count, -1),
+            breaks=breaks,
+            inductive=COUNT_INDUCTIVE[count],
+        )
     for total in ACCOUNT_TOTALS:
         value = getattr(account, total)
         for shift in (1, -1):
