@@ -496,10 +496,11 @@ def _payout_ledger_forgeries(
             f"a withdrawal of {amount}, stored as such",
             ProfitWithdrawn(payout_id=own_id, amount_minor=amount),
         )
-    yield stored_as_such(
-        "a withdrawal under another command's payout id, stored as such",
-        ProfitWithdrawn(payout_id=payout_id(account.id, FORGED_ID + "x"), amount_minor=1),
-    )
+    for other, side in ((FORGED_ID[:-1], "before"), (FORGED_ID + "x", "after")):
+        yield stored_as_such(
+            f"a withdrawal under another command's payout id, sorting {side} its own, stored as such",
+            ProfitWithdrawn(payout_id=payout_id(account.id, other), amount_minor=1),
+        )
     for payout in payouts[:1]:
         yield forge(
             "a second withdrawal under a payout id",
