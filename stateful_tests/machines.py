@@ -54,6 +54,7 @@ from ppk.kernel.state import (
     Decision,
     Entry,
     Fund,
+    Lookup,
     LossOpened,
     OpenAccount,
     Payout,
@@ -317,6 +318,17 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account, payout
             pass
         else:
             raise AssertionError(f"decide took a command of account {other!r} against {account.id!r}")
+    last = ledger[-1]
+    for other in ("", "\U0010ffff"):  # command ids that sort before and after any other
+        count += 1
+        # What the store found under another id, handed over as if recorded under this command's.
+        recorded = attrs.evolve(last, command=attrs.evolve(last.command, id=other))
+        try:
+            decide(account, last.command, Lookup(entry=recorded))
+        except icontract.ViolationError:
+            pass
+        else:
+            raise AssertionError(f"decide took the entry of id {other!r} as {last.command.id!r}'s")
     for step in tampering.step_forgeries(ledger):
         count += 1
         if step.inductive is not None:
