@@ -340,8 +340,15 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account, payout
         if step.foldable:
             try:
                 fold(step.before, step.entry, step.lookup)
-            except (icontract.ViolationError, AssertionError):  # a contract, or fold's own assertion
-                pass
+            except icontract.ViolationError as error:
+                # The message is "File …, line … in …:", then "<description>: <condition>:", then values.
+                named = str(error).splitlines()[1]
+                check(
+                    step.refused_by is None or named.startswith(f"{step.refused_by}: "),
+                    f"fold refused a forged entry ({step.name}) with {named!r}, not {step.refused_by!r}",
+                )
+            except AssertionError:  # fold's own assertion
+                check(step.refused_by is None, f"fold refused a forged entry ({step.name}) by an assertion")
             else:
                 raise AssertionError(f"fold took a forged entry ({step.name}) of {account.id!r}")
     return count

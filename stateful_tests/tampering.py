@@ -30,6 +30,7 @@ from ppk.kernel.state import (
     BP_PER_WHOLE,
     NOTHING_RECORDED,
     Account,
+    AccountOpened,
     Applied,
     BalanceRecorded,
     Code,
@@ -39,6 +40,7 @@ from ppk.kernel.state import (
     Lookup,
     LossOpened,
     LossWrittenOff,
+    OpenAccount,
     Payout,
     PayoutConfirmed,
     PayoutStatus,
@@ -98,6 +100,8 @@ class StepForgery:
     inductive: StepCheck | None
     foldable: bool = False
     """True when the forgery is in `before`, `entry` or `lookup` alone: `fold` must then refuse it."""
+    refused_by: str | None = None
+    """The description of the contract of `fold` that must refuse it, where a later one would too."""
 
 
 def _ids(*names: str) -> frozenset[str]:
@@ -721,8 +725,32 @@ def _settlement_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]
 
 def _fold_only_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]:
     """Forged entries only fold judges: a CB that leaves its loss behind, an entry of another account,
-    capital closed on a loss that is not the active one (ids that sort before and after the right one)."""
+    an account opened by another command or with a history, capital closed on a loss that is not the
+    active one (ids that sort before and after the right one)."""
+    _, first, _, _ = latest["AccountOpened"]
+    yield StepForgery(
+        name="a new account that recalls an entry under its first id",
+        before=None,
+        entry=first,
+        lookup=Lookup(entry=first),
+        after=None,
+        inductive=None,
+        foldable=True,
+        # I8 refuses it too, after the fold: the precondition must refuse it first.
+        refused_by="a new account has no history",
+    )
     before, entry, lookup, _ = latest["any"]
+    if before is not None and not isinstance(entry.command, OpenAccount):
+        opening = AccountOpened(my_share_bp=before.my_share_bp, company_share_bp=before.company_share_bp)
+        yield StepForgery(
+            name=f"an account opened by a {type(entry.command).__name__} entry",
+            before=None,
+            entry=Applied(command=entry.command, events=(opening,)),
+            lookup=NOTHING_RECORDED,
+            after=None,
+            inductive=None,
+            foldable=True,
+        )
     if before is not None:
         # Down under a loss (so that only I5 breaks, not I4 too), up without one.
         shift = -1 if before.loss is not None and before.balance_minor > 0 else 1
