@@ -51,6 +51,7 @@ from ppk.kernel.state import (
     Applied,
     Code,
     Command,
+    ConfirmPayout,
     Decision,
     Entry,
     Fund,
@@ -65,6 +66,7 @@ from ppk.kernel.state import (
     Repeated,
     SetShares,
     Settle,
+    payout_id,
 )
 from ppk.kernel.transitions import decide, fold, loss_payable_minor, replay_with_payouts
 from ppk.stateful_tests import tampering
@@ -309,26 +311,7 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account, payout
         )
         for name in sorted(forged_ledger.breaks):
             check(name in broken, f"{name} misses a forged ledger ({forged_ledger.name}) of {account.id!r}")
-    for other in ("", "\U0010ffff"):  # account ids that sort before and after any other
-        count += 1
-        stray = attrs.evolve(ledger[-1].command, account=other)
-        try:
-            decide(account, stray, NOTHING_RECORDED)
-        except icontract.ViolationError:
-            pass
-        else:
-            raise AssertionError(f"decide took a command of account {other!r} against {account.id!r}")
-    last = ledger[-1]
-    for other in ("", "\U0010ffff"):  # command ids that sort before and after any other
-        count += 1
-        # What the store found under another id, handed over as if recorded under this command's.
-        recorded = attrs.evolve(last, command=attrs.evolve(last.command, id=other))
-        try:
-            decide(account, last.command, Lookup(entry=recorded))
-        except icontract.ViolationError:
-            pass
-        else:
-            raise AssertionError(f"decide took the entry of id {other!r} as {last.command.id!r}'s")
+    count += check_decide_takes_only_its_own(ledger, account)
     for step in tampering.step_forgeries(ledger):
         count += 1
         if step.inductive is not None:
@@ -351,6 +334,38 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account, payout
                 check(step.refused_by is None, f"fold refused a forged entry ({step.name}) by an assertion")
             else:
                 raise AssertionError(f"fold took a forged entry ({step.name}) of {account.id!r}")
+    return count
+
+
+def check_decide_takes_only_its_own(ledger: Sequence[Entry], account: Account) -> int:
+    """decide's preconditions: a command of another account, or what a store found under another key
+    (another id's entry, a payout the command does not name), is refused; how many were tried."""
+    last = ledger[-1]
+    confirmation = ConfirmPayout(
+        id=tampering.FORGED_ID, account=account.id, payout=payout_id(account.id, tampering.FORGED_ID)
+    )
+    count = 0
+    for other in ("", "\U0010ffff"):  # account, command and payout ids that sort before and after any other
+        for what, command, lookup in (
+            ("a command of account", attrs.evolve(last.command, account=other), NOTHING_RECORDED),
+            (
+                "the entry of id",
+                last.command,
+                Lookup(entry=attrs.evolve(last, command=attrs.evolve(last.command, id=other))),
+            ),
+            (
+                "the payout",
+                confirmation,
+                Lookup(payout=Payout(id=other, amount_minor=1, status=PayoutStatus.PENDING)),
+            ),
+        ):
+            count += 1
+            try:
+                decide(account, command, lookup)
+            except icontract.ViolationError:
+                pass
+            else:
+                raise AssertionError(f"decide took {what} {other!r} for {command!r} of {account.id!r}")
     return count
 
 
