@@ -612,6 +612,7 @@ def step_forgeries(entries: Sequence[Entry]) -> Iterator[StepForgery]:
     yield from _loss_step_forgeries(latest)
     yield from _settlement_step_forgeries(latest)
     yield from _payout_step_forgeries(latest)
+    yield from _lookup_forgeries(latest["any"])
     yield from _fold_only_forgeries(latest)
 
 
@@ -720,6 +721,32 @@ def _settlement_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]
                     entry
                 ),
                 foldable=True,
+            )
+
+
+def _lookup_forgeries(step: Step) -> Iterator[StepForgery]:
+    """spec.md#storage: what a store found under another key, handed to fold as this entry's: another
+    id's entry, or a payout the command does not name (ids that sort before and after any other).
+    fold's precondition must refuse it, before I7 or I8 could."""
+    before, entry, lookup, _ = step
+    for other in ("", "\U0010ffff"):
+        recorded = attrs.evolve(entry, command=attrs.evolve(entry.command, id=other))
+        for name, forged in (
+            (f"the entry of id {other!r}", attrs.evolve(lookup, entry=recorded)),
+            (
+                f"the payout {other!r}",
+                attrs.evolve(lookup, payout=Payout(id=other, amount_minor=1, status=PayoutStatus.PENDING)),
+            ),
+        ):
+            yield StepForgery(
+                name=f"{name} looked up for {entry.command.id!r}",
+                before=before,
+                entry=entry,
+                lookup=forged,
+                after=None,
+                inductive=None,
+                foldable=True,
+                refused_by="the lookup is this entry's",
             )
 
 
