@@ -895,6 +895,14 @@ def _payout_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]:
                 lookup,
                 attrs.evolve(entry, events=(confirmation, confirmation)),
             ),
+            *(
+                (
+                    f"a confirmation of the payout {other!r}, not the one looked up",
+                    lookup,
+                    attrs.evolve(entry, events=(attrs.evolve(confirmation, payout_id=other),)),
+                )
+                for other in ("", "\U0010ffff")
+            ),
         ):
             yield StepForgery(
                 name=name,
