@@ -517,20 +517,35 @@ def _payout_ledger_forgeries(
             _ids("I7"),
             *(confirmation, confirmation)[: 1 if payout.status is PayoutStatus.CONFIRMED else 2],
         )
-        if payout.status is PayoutStatus.PENDING:
-            # Confirmed for one unit more, with the stored books made to agree: only the amount objects.
-            more = PayoutConfirmed(payout_id=payout.id, amount_minor=payout.amount_minor + 1)
+        if payout.status is not PayoutStatus.PENDING:
+            continue
+        confirmed = tuple(
+            attrs.evolve(stored, status=PayoutStatus.CONFIRMED) if stored.id == payout.id else stored
+            for stored in payouts
+        )
+        # Confirmed for one unit more, with the stored books made to agree with the confirmation.
+        more = PayoutConfirmed(payout_id=payout.id, amount_minor=payout.amount_minor + 1)
+        yield attrs.evolve(
+            forge("a payout confirmed for one unit more, stored as such", _ids("I7"), more),
+            account=attrs.evolve(
+                account,
+                payout_confirmed_count=account.payout_confirmed_count + 1,
+                payout_confirmed_minor=account.payout_confirmed_minor + payout.amount_minor + 1,
+            ),
+            payouts=confirmed,
+        )
+        for shift, change in ((1, "more"), (-1, "less")):
+            # Confirmed for one unit off, the stored books right (as the payout says): only the
+            # confirmation's own amount objects, which is what the ledger alone says was paid out.
+            off = PayoutConfirmed(payout_id=payout.id, amount_minor=payout.amount_minor + shift)
             yield attrs.evolve(
-                forge("a payout confirmed for one unit more, stored as such", _ids("I7"), more),
+                forge(f"a payout confirmed for one unit {change}, stored as it is", _ids("I7"), off),
                 account=attrs.evolve(
                     account,
                     payout_confirmed_count=account.payout_confirmed_count + 1,
-                    payout_confirmed_minor=account.payout_confirmed_minor + payout.amount_minor + 1,
+                    payout_confirmed_minor=account.payout_confirmed_minor + payout.amount_minor,
                 ),
-                payouts=tuple(
-                    attrs.evolve(stored, status=PayoutStatus.CONFIRMED) if stored.id == payout.id else stored
-                    for stored in payouts
-                ),
+                payouts=confirmed,
             )
 
 
