@@ -3,6 +3,8 @@
 Each lemma computes its formula on every argument inside its domain and raises `ViolationError` on
 every argument outside it. Mutation testing (docs/verification.md#mutation-score) found the domain
 unpinned: a precondition could be weakened and no test noticed, because every caller stays inside.
+It also found the payout of a confirm_payout built by a backend unchecked by the machines; the last
+test here judges one as the reference does.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ppk.kernel.state import AMOUNT_MINOR_MAX, BP_PER_WHOLE
+from ppk.adapters import jsonl
+from ppk.adapters.store import MemoryStore
+from ppk.kernel.state import AMOUNT_MINOR_MAX, BP_PER_WHOLE, PAYOUT_CHARS_MAX, ConfirmPayout
 from ppk.kernel.transitions import capital_closed_minor, my_share_minor, payable_minor
+from ppk.stateful_tests.reference import ReferenceBook
 
 
 def near(*edges: int) -> st.SearchStrategy[int]:
@@ -93,3 +98,41 @@ def test_my_share_minor__is_the_formula_inside_its_domain_and_refused_outside(
     else:
         with pytest.raises(icontract.ViolationError):
             my_share_minor(payment_minor, my_share_bp, company_share_bp)
+
+
+# A confirm_payout a backend built without the codec: the kernel judges its id and its payout itself
+# (spec.md#readings 9), as the reference judges the same command written as a line. The machine's
+# backend commands never build one.
+@pytest.mark.parametrize(
+    ("command_id", "payout"),
+    [
+        pytest.param("w2", "", id="payout_empty"),
+        pytest.param("w2", "p" * PAYOUT_CHARS_MAX, id="payout_193"),
+        pytest.param("w2", "p" * (PAYOUT_CHARS_MAX + 1), id="payout_194"),
+        pytest.param("w2", "a\x00b", id="payout_nul"),
+        pytest.param("w2", "a\x85", id="payout_u0085"),
+        pytest.param("w2", "\ud800", id="payout_lone_surrogate"),
+        pytest.param("", "acme:w1", id="id_empty"),
+        pytest.param("w\x00", "acme:w1", id="id_nul"),
+    ],
+)
+def test_decide__a_backend_confirm_payout_is_judged_as_the_reference_judges_its_line(
+    command_id: str, payout: str
+) -> None:
+    store, reference = MemoryStore(), ReferenceBook()
+    opening = b'{"id": "w1", "account": "acme", "type": "open_account", "my_share": 10, "company_share": 90}'
+    opened = jsonl.decode_line(opening)
+    assert not isinstance(opened, jsonl.Malformed)
+    store.execute(opened)
+    reference.apply_line(opening)
+    command = ConfirmPayout(id=command_id, account="acme", payout=payout)
+    result = jsonl.decision_result(2, command, store.execute(command))
+    expected = reference.apply_line(jsonl.encode_line(jsonl.command_object(command))[:-1])
+    assert expected is not None
+    # The status, the code, and whether the refusal is recorded under the id (what a retry will get).
+    error, expected_error = result.get("error", {}), expected.get("error", {})
+    assert (result["status"], error.get("code"), error.get("recorded")) == (
+        expected["status"],
+        expected_error.get("code"),
+        expected_error.get("recorded"),
+    )
