@@ -876,6 +876,20 @@ def _payout_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]:
                 inductive=check,
                 foldable=True,
             )
+        if event.amount_minor > 1:
+            # The profit withdrawn in two parts under the one payout id, each counted: CB, the sum and
+            # the count all agree, and the store would keep only the second part's payout.
+            half = attrs.evolve(event, amount_minor=event.amount_minor // 2)
+            rest = attrs.evolve(event, amount_minor=event.amount_minor - half.amount_minor)
+            yield StepForgery(
+                name="a withdrawal split in two under its payout id",
+                before=before,
+                entry=withdrawn(half, rest),
+                lookup=lookup,
+                after=attrs.evolve(after, payout_count=after.payout_count + 1),
+                inductive=check,
+                foldable=True,
+            )
     before, entry, lookup, after = latest["any"]
     if before is not None and before.payout_count > 0:
         yield StepForgery(
