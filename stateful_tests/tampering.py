@@ -365,6 +365,22 @@ def ledger_forgeries(
     entries = tuple(entries)
     last = len(entries) - 1
     yield LedgerForgery(name="the last entry twice", entries=(*entries, entries[last]), breaks=_ids("I8"))
+    # With the stored count made to agree, only the ids (and accounts) in the ledger can object.
+    counted = attrs.evolve(account, entry_count=account.entry_count + 1)
+    yield LedgerForgery(
+        name="the last entry twice, counted",
+        entries=(*entries, entries[last]),
+        breaks=_ids("I8"),
+        account=counted,
+    )
+    for other in ("", "\U0010ffff"):
+        command = attrs.evolve(entries[last].command, id=FORGED_ID, account=other)
+        yield LedgerForgery(
+            name=f"an entry of the account {other!r}, counted",
+            entries=(*entries, attrs.evolve(entries[last], command=command)),
+            breaks=_ids("I8"),
+            account=counted,
+        )
     yield LedgerForgery(name="the last entry dropped", entries=entries[:last], breaks=_ids("I8"))
     yield LedgerForgery(name="an empty ledger", entries=(), breaks=_ids("I8"))
     capital, balance = account.capital_minor, account.balance_minor
