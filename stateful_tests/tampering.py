@@ -699,6 +699,23 @@ def _loss_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]:
             inductive=one_loss,
             foldable=True,
         )
+        # The loss closed one unit past what remains, and CB recorded at the CAPITAL that leaves: a
+        # fold that took the loss as closed would find the books in order (while CB stays >= 0).
+        over = now.loss.remaining_minor + 1
+        capital = now.capital_minor - over
+        yield StepForgery(
+            name="the loss closed one unit past what remains, CB recorded to match",
+            before=now,
+            entry=_forged(
+                now,
+                LossWrittenOff(loss=now.loss.opened_by, capital_closed_minor=over),
+                BalanceRecorded(balance_minor=capital, capital_minor=capital, date=None),
+            ),
+            lookup=NOTHING_RECORDED,
+            after=None,
+            inductive=None,
+            foldable=True,
+        )
     for before, entry, lookup, after in (latest["any"], latest.get("LossOpened", latest["any"])):
         if before is None or not isinstance(entry, Applied):
             continue
