@@ -338,8 +338,9 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account, payout
 
 
 def check_decide_takes_only_its_own(ledger: Sequence[Entry], account: Account) -> int:
-    """decide's preconditions: a command of another account, or what a store found under another key
-    (another id's entry, a payout the command does not name), is refused; how many were tried."""
+    """decide's preconditions: a command of another account, what a store found under another key
+    (another id's entry, a payout the command does not name), or a history for an account that does
+    not exist, is refused; how many were tried."""
     last = ledger[-1]
     confirmation = ConfirmPayout(
         id=tampering.FORGED_ID, account=account.id, payout=payout_id(account.id, tampering.FORGED_ID)
@@ -366,6 +367,15 @@ def check_decide_takes_only_its_own(ledger: Sequence[Entry], account: Account) -
                 pass
             else:
                 raise AssertionError(f"decide took {what} {other!r} for {command!r} of {account.id!r}")
+    # The account's first command again, as if the account did not exist yet but its id were recorded.
+    count += 1
+    first = ledger[0]
+    try:
+        decide(None, first.command, Lookup(entry=first))
+    except icontract.ViolationError:
+        pass
+    else:
+        raise AssertionError(f"decide took a history for the new account {account.id!r}")
     return count
 
 
