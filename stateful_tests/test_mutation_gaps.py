@@ -3,8 +3,8 @@
 Each lemma computes its formula on every argument inside its domain and raises `ViolationError` on
 every argument outside it. Mutation testing (docs/verification.md#mutation-score) found the domain
 unpinned: a precondition could be weakened and no test noticed, because every caller stays inside.
-It also found the payout of a confirm_payout built by a backend unchecked by the machines; the last
-test here judges one as the reference does.
+It also found what the machines never reach: the payout of a confirm_payout built by a backend, and
+the full forms over no account at all.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 
 from ppk.adapters import jsonl
 from ppk.adapters.store import MemoryStore
-from ppk.kernel.state import AMOUNT_MINOR_MAX, BP_PER_WHOLE, PAYOUT_CHARS_MAX, ConfirmPayout
+from ppk.kernel import contracts
+from ppk.kernel.state import (
+    AMOUNT_MINOR_MAX,
+    BP_PER_WHOLE,
+    PAYOUT_CHARS_MAX,
+    ConfirmPayout,
+    Payout,
+    PayoutStatus,
+)
 from ppk.kernel.transitions import capital_closed_minor, my_share_minor, payable_minor
 from ppk.stateful_tests.reference import ReferenceBook
 
@@ -136,3 +144,11 @@ def test_decide__a_backend_confirm_payout_is_judged_as_the_reference_judges_its_
         expected_error.get("code"),
         expected_error.get("recorded"),
     )
+
+
+def test_full_forms__payouts_left_with_no_account_and_no_ledger_break_i7() -> None:
+    """spec.md#i7: books with no account and no ledger hold every invariant, unless payouts were left
+    behind in the store; the settlement machine only audits accounts that exist."""
+    assert contracts.broken_invariants_over((), None, ()) == []
+    left = Payout(id="acme:b1", amount_minor=1, status=PayoutStatus.PENDING)
+    assert contracts.broken_invariants_over((), None, (left,)) == ["I7"]
