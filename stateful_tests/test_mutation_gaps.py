@@ -3,8 +3,8 @@
 Each lemma computes its formula on every argument inside its domain and raises `ViolationError` on
 every argument outside it. Mutation testing (docs/verification.md#mutation-score) found the domain
 unpinned: a precondition could be weakened and no test noticed, because every caller stays inside.
-It also found what the machines never reach: the payout of a confirm_payout built by a backend, and
-the full forms over no account at all.
+It also found what the machines never reach, or reach by chance: commands a backend builds at the
+edges of their fields, and the full forms over no account at all.
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from ppk.kernel.state import (
     AMOUNT_MINOR_MAX,
     BP_PER_WHOLE,
     PAYOUT_CHARS_MAX,
+    Command,
     ConfirmPayout,
+    OpenAccount,
     Payout,
     PayoutStatus,
+    SetShares,
 )
 from ppk.kernel.transitions import capital_closed_minor, my_share_minor, payable_minor
 from ppk.stateful_tests.reference import ReferenceBook
@@ -108,32 +111,46 @@ def test_my_share_minor__is_the_formula_inside_its_domain_and_refused_outside(
             my_share_minor(payment_minor, my_share_bp, company_share_bp)
 
 
-# A confirm_payout a backend built without the codec: the kernel judges its id and its payout itself
-# (spec.md#readings 9), as the reference judges the same command written as a line. The machine's
-# backend commands never build one.
+# Commands a backend built without the codec, at the edges the machine's draws may miss: the kernel
+# judges ids, payouts and quantities itself (spec.md#readings 9), as the reference judges the same
+# command written as a line. The machine's backend commands never build a confirm_payout, and build a
+# share of -1 in one draw of 64.
+def _confirmation(command_id: str, payout: str) -> Command:
+    return ConfirmPayout(id=command_id, account="acme", payout=payout)
+
+
+def _shares(my_share_bp: int, company_share_bp: int) -> list[Command]:
+    return [
+        SetShares(id="w2", account="acme", my_share_bp=my_share_bp, company_share_bp=company_share_bp),
+        OpenAccount(id="w2", account="beta", my_share_bp=my_share_bp, company_share_bp=company_share_bp),
+    ]
+
+
 @pytest.mark.parametrize(
-    ("command_id", "payout"),
+    "command",
     [
-        pytest.param("w2", "", id="payout_empty"),
-        pytest.param("w2", "p" * PAYOUT_CHARS_MAX, id="payout_193"),
-        pytest.param("w2", "p" * (PAYOUT_CHARS_MAX + 1), id="payout_194"),
-        pytest.param("w2", "a\x00b", id="payout_nul"),
-        pytest.param("w2", "a\x85", id="payout_u0085"),
-        pytest.param("w2", "\ud800", id="payout_lone_surrogate"),
-        pytest.param("", "acme:w1", id="id_empty"),
-        pytest.param("w\x00", "acme:w1", id="id_nul"),
+        pytest.param(_confirmation("w2", ""), id="payout_empty"),
+        pytest.param(_confirmation("w2", "p" * PAYOUT_CHARS_MAX), id="payout_193"),
+        pytest.param(_confirmation("w2", "p" * (PAYOUT_CHARS_MAX + 1)), id="payout_194"),
+        pytest.param(_confirmation("w2", "a\x00b"), id="payout_nul"),
+        pytest.param(_confirmation("w2", "a\x85"), id="payout_u0085"),
+        pytest.param(_confirmation("w2", "\ud800"), id="payout_lone_surrogate"),
+        pytest.param(_confirmation("", "acme:w1"), id="id_empty"),
+        pytest.param(_confirmation("w\x00", "acme:w1"), id="id_nul"),
+        *(
+            pytest.param(command, id=f"{type(command).__name__}_{my}_{company}")
+            for my, company in ((-1, 0), (0, -1), (BP_PER_WHOLE + 1, 0), (5_000, 5_001), (BP_PER_WHOLE, 0))
+            for command in _shares(my, company)
+        ),
     ],
 )
-def test_decide__a_backend_confirm_payout_is_judged_as_the_reference_judges_its_line(
-    command_id: str, payout: str
-) -> None:
+def test_decide__a_backend_command_is_judged_as_the_reference_judges_its_line(command: Command) -> None:
     store, reference = MemoryStore(), ReferenceBook()
     opening = b'{"id": "w1", "account": "acme", "type": "open_account", "my_share": 10, "company_share": 90}'
     opened = jsonl.decode_line(opening)
     assert not isinstance(opened, jsonl.Malformed)
     store.execute(opened)
     reference.apply_line(opening)
-    command = ConfirmPayout(id=command_id, account="acme", payout=payout)
     result = jsonl.decision_result(2, command, store.execute(command))
     expected = reference.apply_line(jsonl.encode_line(jsonl.command_object(command))[:-1])
     assert expected is not None
