@@ -975,6 +975,17 @@ def _payout_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]:
                 inductive=check,
                 foldable=True,
             )
+        # Confirmed twice in one entry and counted twice: the count agrees, only the one-confirmation
+        # rule objects (and, with another payout pending, fold's I7 on the account would not).
+        yield StepForgery(
+            name="a payout confirmed twice in one entry, counted twice",
+            before=before,
+            entry=attrs.evolve(entry, events=(confirmation, confirmation)),
+            lookup=lookup,
+            after=attrs.evolve(after, payout_confirmed_count=after.payout_confirmed_count + 1),
+            inductive=check,
+            foldable=True,
+        )
         for change, shift in (("leaves it uncounted", -1), ("counts it twice", 1)):
             yield StepForgery(
                 name=f"a confirmation that {change}",
