@@ -188,13 +188,16 @@ def account_forgeries(account: Account, payouts: Sequence[Payout]) -> Iterator[A
                 breaks=breaks,
             )
         # Below zero whatever the sums: a payout count of -1 beside a profit withdrawn keeps every
-        # count within its sum and 0 only with it, so only the count's own floor objects.
-        yield AccountForgery(
-            name=f"{count} = -1",
-            account=_with(account, count, -1),
-            breaks=breaks,
-            inductive=COUNT_INDUCTIVE[count],
-        )
+        # count within its sum and 0 only with it, so only the count's own floor objects. At 0 beside
+        # a sum that is not, only the rule that a count is 0 exactly when its sum is objects.
+        for bad in (-1, 0):
+            if getattr(account, count) != bad:
+                yield AccountForgery(
+                    name=f"{count} = {bad}",
+                    account=_with(account, count, bad),
+                    breaks=breaks,
+                    inductive=COUNT_INDUCTIVE[count],
+                )
     for total in ACCOUNT_TOTALS:
         value = getattr(account, total)
         for shift in (1, -1):
