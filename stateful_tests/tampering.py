@@ -948,12 +948,15 @@ def _payout_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]:
                 attrs.evolve(lookup, payout=attrs.evolve(payout, status=PayoutStatus.CONFIRMED)),
                 entry,
             ),
-            (
-                "a confirmation for one unit more",
-                lookup,
-                attrs.evolve(
-                    entry, events=(attrs.evolve(confirmation, amount_minor=payout.amount_minor + 1),)
-                ),
+            *(
+                (
+                    f"a confirmation for one unit {change}",
+                    lookup,
+                    attrs.evolve(
+                        entry, events=(attrs.evolve(confirmation, amount_minor=payout.amount_minor + shift),)
+                    ),
+                )
+                for shift, change in ((1, "more"), (-1, "less"))
             ),
             (
                 "a payout confirmed twice in one entry",
