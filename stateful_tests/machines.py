@@ -339,21 +339,19 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account, payout
 
 def check_decide_takes_only_its_own(ledger: Sequence[Entry], account: Account) -> int:
     """decide's preconditions: a command of another account, what a store found under another key
-    (another id's entry, a payout the command does not name), or a history for an account that does
-    not exist, is refused; how many were tried."""
+    (the entry of another id or account, a payout the command does not name), or a history for an
+    account that does not exist, is refused; how many were tried."""
     last = ledger[-1]
     confirmation = ConfirmPayout(
         id=tampering.FORGED_ID, account=account.id, payout=payout_id(account.id, tampering.FORGED_ID)
     )
     count = 0
     for other in ("", "\U0010ffff"):  # account, command and payout ids that sort before and after any other
+        of_id, of_account = attrs.evolve(last.command, id=other), attrs.evolve(last.command, account=other)
         for what, command, lookup in (
-            ("a command of account", attrs.evolve(last.command, account=other), NOTHING_RECORDED),
-            (
-                "the entry of id",
-                last.command,
-                Lookup(entry=attrs.evolve(last, command=attrs.evolve(last.command, id=other))),
-            ),
+            ("a command of account", of_account, NOTHING_RECORDED),
+            ("the entry of id", last.command, Lookup(entry=attrs.evolve(last, command=of_id))),
+            ("the entry of account", last.command, Lookup(entry=attrs.evolve(last, command=of_account))),
             (
                 "the payout",
                 confirmation,

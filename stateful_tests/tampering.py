@@ -776,14 +776,19 @@ def _settlement_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]
 
 
 def _lookup_forgeries(step: Step) -> Iterator[StepForgery]:
-    """spec.md#storage: what a store found under another key, handed to fold as this entry's: another
-    id's entry, or a payout the command does not name (ids that sort before and after any other).
-    fold's precondition must refuse it, before I7 or I8 could."""
+    """spec.md#storage: what a store found under another key, handed to fold as this entry's: the entry
+    of another id or account, or a payout the command does not name (ids that sort before and after
+    any other). fold's precondition must refuse it, before I7 or I8 could."""
     before, entry, lookup, _ = step
     for other in ("", "\U0010ffff"):
-        recorded = attrs.evolve(entry, command=attrs.evolve(entry.command, id=other))
         for name, forged in (
-            (f"the entry of id {other!r}", attrs.evolve(lookup, entry=recorded)),
+            *(
+                (
+                    f"the entry of {key} {other!r}",
+                    attrs.evolve(lookup, entry=attrs.evolve(entry, command=_with(entry.command, key, other))),
+                )
+                for key in ("id", "account")
+            ),
             (
                 f"the payout {other!r}",
                 attrs.evolve(lookup, payout=Payout(id=other, amount_minor=1, status=PayoutStatus.PENDING)),
