@@ -37,7 +37,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from ppk.adapters import jsonl
+from ppk.adapters import canonical, jsonl
 from ppk.adapters.cli import account_views
 from ppk.adapters.dispatcher import Dispatcher, Gateway
 from ppk.adapters.store import MemoryStore, Store
@@ -254,6 +254,14 @@ def check_ledgers(store: Store) -> dict[str, tuple[Entry, ...]]:
             )
         check_losses_are_shortfalls(ledger)
     return ledgers
+
+
+def check_stored_form(decision: Decision) -> None:
+    """spec.md#encoding: a recorded entry is what its stored bytes decode to; a refusal is its command
+    and code, so the message it was answered with, which is not stored, is not part of it either."""
+    if isinstance(decision, (Applied, Refused)):
+        stored = canonical.decode_entry(canonical.encode_entry(decision))
+        check(stored == decision, f"{decision!r} is not what its stored form decodes to: {stored!r}")
 
 
 def check_losses_are_shortfalls(ledger: Sequence[Entry]) -> None:
@@ -505,6 +513,7 @@ class SettlementMachine(RuleBasedStateMachine):
             decision = self.store.execute(decoded)
             result = jsonl.decision_result(len(self.lines), decoded, decision)
             self.check_outcome_never_changes(decoded, decision)
+            check_stored_form(decision)
         kind = decoded.__class__.__name__ if not isinstance(decoded, jsonl.Malformed) else "line"
         kind = f"backend {kind}" if built is not None else kind
         EXPLORED.outcomes[f"{kind}: {result.get('error', {}).get('code', result['status'])}"] += 1
