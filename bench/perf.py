@@ -104,20 +104,8 @@ def ppk_off() -> list[str]:
 
 
 def reference_command(path: Path) -> list[str]:
-    return [sys.executable, str(Path(__file__).resolve()), "--reference", str(path)]
-
-
-def reference_child(path: Path) -> None:
-    """The reference model over the file: each result, then each account's view, one JSON line each,
-    as `ppk replay --show` prints them."""
-    from ppk.stateful_tests.reference import ReferenceBook, replay_bytes  # noqa: PLC0415
-
-    book = ReferenceBook()
-    out = sys.stdout
-    for result in replay_bytes(path.read_bytes(), book):
-        out.write(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
-    for view in book.views():
-        out.write(json.dumps(view, ensure_ascii=False, separators=(",", ":")) + "\n")
+    """The reference model over the file, as a process of its own (bench/reference_replay.py)."""
+    return [sys.executable, str(BENCH / "reference_replay.py"), str(path)]
 
 
 @attrs.define
@@ -583,13 +571,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         help="print the table again from a run's JSON last line (a file)",
     )
-    parser.add_argument("--reference", metavar="PATH", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--machines", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--examples", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.reference is not None:
-        reference_child(args.reference)
-        return 0
     if args.report is not None:
         print_report(json.loads(args.report.read_text().strip().splitlines()[-1]))
         return 0
