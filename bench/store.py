@@ -980,6 +980,32 @@ def postgres_unavailable() -> str | None:
     return None
 
 
+def writer_shares(plan: Plan, tag: str) -> list[Stream]:
+    """Each writer's share of a PostgreSQL run, on accounts of its own named after `tag`."""
+    return [
+        mix_stream(PG_SEED + w, f"{tag}w{w}-", plan.pg_accounts_per_writer, plan.pg_commands_per_writer)
+        for w in range(plan.pg_writers)
+    ]
+
+
+def run_raw_pg_writers(
+    writers: Writers,
+    url: str,
+    capture_url: str,
+    shares: list[Stream],
+    *,
+    one: bool,
+    sampler: WaitSampler | None,
+) -> dict[str, Any]:
+    """The raw psycopg loop over the writes a store sends for `shares` (captured on `capture_url`): by
+    one writer, the shares interleaved, or by a writer per share."""
+    captured = [capture_pg(capture_url, share) for share in shares]
+    if one:
+        merged = [transaction for parts in zip(*captured, strict=True) for transaction in parts]
+        return writers.run([RawPgTask(url, merged)], 1, sampler)
+    return writers.run([RawPgTask(url, transactions) for transactions in captured], 1, sampler)
+
+
 def measure_postgresql(plan: Plan) -> dict[str, Any]:
     """Section 4: the same total work by 1 writer (all shares, interleaved) and by 8 writers (a share
     each, on its own accounts), one command per transaction and in groups, round after round."""
@@ -1012,39 +1038,20 @@ def measure_postgresql(plan: Plan) -> dict[str, Any]:
             configurations = [(1, 1), (writers_max, 1), (1, plan.pg_group), (writers_max, plan.pg_group)]
             runs: dict[tuple[int, int], list[dict[str, Any]]] = {c: [] for c in configurations}
             raw_runs: dict[int, list[dict[str, Any]]] = {1: [], writers_max: []}
+
             for round_index in range(plan.pg_rounds):
                 order = configurations if round_index % 2 == 0 else configurations[::-1]
                 for count, group in order:
                     sys.stderr.write(f"  round {round_index + 1}: {count} writer(s), groups of {group}\n")
-                    shares = [
-                        mix_stream(
-                            PG_SEED + w,
-                            f"r{round_index}n{count}g{group}w{w}-",
-                            plan.pg_accounts_per_writer,
-                            plan.pg_commands_per_writer,
-                        )
-                        for w in range(writers_max)
-                    ]
+                    shares = writer_shares(plan, f"r{round_index}n{count}g{group}")
                     tasks = [interleaved(shares)] if count == 1 else shares
                     runs[(count, group)].append(writers.run(tasks, group, sampler))
                 for count in (1, writers_max) if round_index % 2 == 0 else (writers_max, 1):
                     sys.stderr.write(f"  round {round_index + 1}: {count} raw psycopg writer(s)\n")
-                    shares = [
-                        mix_stream(
-                            PG_SEED + w,
-                            f"r{round_index}n{count}rawW{w}-",
-                            plan.pg_accounts_per_writer,
-                            plan.pg_commands_per_writer,
-                        )
-                        for w in range(writers_max)
-                    ]
-                    captured = [capture_pg(capture_url, share) for share in shares]
-                    if count == 1:
-                        merged = [t for parts in zip(*captured, strict=True) for t in parts]
-                        raw_tasks = [RawPgTask(url, merged)]
-                    else:
-                        raw_tasks = [RawPgTask(url, transactions) for transactions in captured]
-                    raw_runs[count].append(writers.run(raw_tasks, 1, sampler))
+                    shares = writer_shares(plan, f"r{round_index}n{count}raw")
+                    raw_runs[count].append(
+                        run_raw_pg_writers(writers, url, capture_url, shares, one=count == 1, sampler=sampler)
+                    )
         finally:
             if sampler is not None:
                 sampler.close()
