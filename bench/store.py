@@ -777,6 +777,7 @@ def _pg_worker(url: str, pipe: Pipe) -> None:
     except BaseException:
         pipe.send(("error", traceback.format_exc()))
         return
+    raw_connection_pg: Any = None
     try:
         pipe.send(("open", os.getpid()))
         while True:
@@ -784,16 +785,25 @@ def _pg_worker(url: str, pipe: Pipe) -> None:
             if task is None:
                 return
             commands, expected, group = task
+            raw = isinstance(commands, RawPgTask)
+            if raw and raw_connection_pg is None:
+                import psycopg  # noqa: PLC0415 (only when PostgreSQL is measured)
+
+                raw_connection_pg = psycopg.connect(commands.url)
             pipe.send(("ready", None))
             require(pipe.recv() == "go", "a writer was sent something other than go")
             cpu_start = time.process_time()
             start = time.perf_counter()
-            decisions = run_store(store, commands, group)
+            if raw:
+                run_raw_pg(raw_connection_pg, commands.transactions)
+            else:
+                decisions = run_store(store, commands, group)
             end = time.perf_counter()
             cpu_s = time.process_time() - cpu_start
             problem = None
             try:
-                _check_decisions(decisions, expected, f"writer {os.getpid()}, groups of {group}")
+                if not raw:
+                    _check_decisions(decisions, expected, f"writer {os.getpid()}, groups of {group}")
             except RuntimeError as error:
                 problem = str(error)
             pipe.send(("done", (start, end, cpu_s, problem)))
@@ -802,6 +812,48 @@ def _pg_worker(url: str, pipe: Pipe) -> None:
             pipe.send(("error", traceback.format_exc()))
     finally:
         store.close()
+        if raw_connection_pg is not None:
+            raw_connection_pg.close()
+
+
+@attrs.frozen
+class RawPgTask:
+    """A raw psycopg writer's task: captured transactions, each a list of INSERTs and UPDATEs."""
+
+    url: str
+    transactions: list[list[Statement]]
+
+
+def run_raw_pg(connection: Any, transactions: Sequence[list[Statement]]) -> None:
+    """The captured writes with psycopg, one transaction each (`BEGIN` to `COMMIT`), at the server's
+    durability: what the store's writes cost without the store (no locks or reads, no kernel)."""
+    for transaction in transactions:
+        with connection.transaction():
+            for sql, parameters in transaction:
+                connection.execute(sql, parameters)
+
+
+def capture_pg(url: str, stream: Stream) -> list[list[Statement]]:
+    """The INSERTs and UPDATEs a store on `url` sends for each command of `stream`, one transaction per
+    command (untimed; on a database of its own, so the writes can run again elsewhere)."""
+    store = open_store(url)
+    transactions: list[list[Statement]] = []
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        if statement.split(None, 1)[0].upper() in ("INSERT", "UPDATE"):
+            transactions[-1].append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", on_execute)
+    decisions = []
+    try:
+        for command in stream.commands:
+            transactions.append([])
+            decisions.append(store.execute(command))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", on_execute)
+        store.close()
+    _check_decisions(decisions, stream.decisions, "the capture on PostgreSQL")
+    return transactions
 
 
 @attrs.define
@@ -836,12 +888,17 @@ class Writers:
         require(kind == expected, f"a writer answered {kind}, not {expected}")
         return value
 
-    def run(self, tasks: Sequence[Stream], group: int, sampler: WaitSampler | None = None) -> dict[str, Any]:
+    def run(
+        self, tasks: Sequence[Stream | RawPgTask], group: int, sampler: WaitSampler | None = None
+    ) -> dict[str, Any]:
         """Each task to its own writer at once; the span from the first start to the last end, and
         what the writers' server processes were doing meanwhile (sampled)."""
         pipes = self.pipes[: len(tasks)]
         for pipe, task in zip(pipes, tasks, strict=True):
-            pipe.send((task.commands, task.decisions, group))
+            if isinstance(task, RawPgTask):
+                pipe.send((task, None, group))
+            else:
+                pipe.send((task.commands, task.decisions, group))
         for pipe in pipes:
             self.answer(pipe, "ready")
         samples: Counter[str] = Counter()
@@ -923,6 +980,32 @@ def postgres_unavailable() -> str | None:
     return None
 
 
+def writer_shares(plan: Plan, tag: str) -> list[Stream]:
+    """Each writer's share of a PostgreSQL run, on accounts of its own named after `tag`."""
+    return [
+        mix_stream(PG_SEED + w, f"{tag}w{w}-", plan.pg_accounts_per_writer, plan.pg_commands_per_writer)
+        for w in range(plan.pg_writers)
+    ]
+
+
+def run_raw_pg_writers(
+    writers: Writers,
+    url: str,
+    capture_url: str,
+    shares: list[Stream],
+    *,
+    one: bool,
+    sampler: WaitSampler | None,
+) -> dict[str, Any]:
+    """The raw psycopg loop over the writes a store sends for `shares` (captured on `capture_url`): by
+    one writer, the shares interleaved, or by a writer per share."""
+    captured = [capture_pg(capture_url, share) for share in shares]
+    if one:
+        merged = [transaction for parts in zip(*captured, strict=True) for transaction in parts]
+        return writers.run([RawPgTask(url, merged)], 1, sampler)
+    return writers.run([RawPgTask(url, transactions) for transactions in captured], 1, sampler)
+
+
 def measure_postgresql(plan: Plan) -> dict[str, Any]:
     """Section 4: the same total work by 1 writer (all shares, interleaved) and by 8 writers (a share
     each, on its own accounts), one command per transaction and in groups, round after round."""
@@ -932,6 +1015,7 @@ def measure_postgresql(plan: Plan) -> dict[str, Any]:
     writers_max = plan.pg_writers
     with postgres.throwaway_cluster() as cluster:
         url = cluster.create_database(PG_DATABASE)
+        capture_url = cluster.create_database(f"{PG_DATABASE}_capture")
         store = open_store(url)
         try:
             with store.engine.connect() as connection:
@@ -953,21 +1037,21 @@ def measure_postgresql(plan: Plan) -> dict[str, Any]:
             writers.run(warm, 1)
             configurations = [(1, 1), (writers_max, 1), (1, plan.pg_group), (writers_max, plan.pg_group)]
             runs: dict[tuple[int, int], list[dict[str, Any]]] = {c: [] for c in configurations}
+            raw_runs: dict[int, list[dict[str, Any]]] = {1: [], writers_max: []}
+
             for round_index in range(plan.pg_rounds):
                 order = configurations if round_index % 2 == 0 else configurations[::-1]
                 for count, group in order:
                     sys.stderr.write(f"  round {round_index + 1}: {count} writer(s), groups of {group}\n")
-                    shares = [
-                        mix_stream(
-                            PG_SEED + w,
-                            f"r{round_index}n{count}g{group}w{w}-",
-                            plan.pg_accounts_per_writer,
-                            plan.pg_commands_per_writer,
-                        )
-                        for w in range(writers_max)
-                    ]
+                    shares = writer_shares(plan, f"r{round_index}n{count}g{group}")
                     tasks = [interleaved(shares)] if count == 1 else shares
                     runs[(count, group)].append(writers.run(tasks, group, sampler))
+                for count in (1, writers_max) if round_index % 2 == 0 else (writers_max, 1):
+                    sys.stderr.write(f"  round {round_index + 1}: {count} raw psycopg writer(s)\n")
+                    shares = writer_shares(plan, f"r{round_index}n{count}raw")
+                    raw_runs[count].append(
+                        run_raw_pg_writers(writers, url, capture_url, shares, one=count == 1, sampler=sampler)
+                    )
         finally:
             if sampler is not None:
                 sampler.close()
@@ -1008,6 +1092,25 @@ def measure_postgresql(plan: Plan) -> dict[str, Any]:
                 "ratio_many_one": scaling(group),
             }
             for group in (1, plan.pg_group)
+        },
+        "raw_psycopg": {
+            **{
+                str(count): _figures(
+                    total, [Timing(run["span_s"], run["client_cpu_s"]) for run in raw_runs[count]]
+                )
+                for count in raw_runs
+            },
+            "ratio_many_one": statistics.median(
+                one["span_s"] / many["span_s"]
+                for one, many in zip(raw_runs[1], raw_runs[writers_max], strict=True)
+            ),
+            "ratio_store_raw": {
+                str(count): statistics.median(
+                    raw["span_s"] / run["span_s"]
+                    for run, raw in zip(runs[(count, 1)], raw_runs[count], strict=True)
+                )
+                for count in raw_runs
+            },
         },
     }
 
@@ -1113,6 +1216,15 @@ def table_rows(s: dict[str, Any]) -> list[tuple[str, ...]]:
                 by[str(many)],
                 f"{many}/1 **{by['ratio_many_one']:.2f}** ({s['cpus']} cores)",
             )
+        raw = pg["raw_psycopg"]
+        row(
+            "raw psycopg, the same writes, 1 writer", raw["1"], f"store/raw {raw['ratio_store_raw']['1']:.2f}"
+        )
+        row(
+            f"raw psycopg, the same writes, {many} writers",
+            raw[str(many)],
+            f"{many}/1 {raw['ratio_many_one']:.2f}; store/raw {raw['ratio_store_raw'][str(many)]:.2f}",
+        )
     return rows
 
 
