@@ -12,6 +12,7 @@
 #     serves several targets.
 #   SAMPLE=N [SEED=S]: score a seeded random sample of about N mutants, stratified by module (in
 #     proportion, at least 4 a module), when every mutant would not fit; score.py prints the intervals.
+#   PORTS=NNN: the workers listen on ports NNN1 and NNN2 (default 988), so that two runs can share a machine.
 #   TIMEOUT=SECONDS per mutant (default 180, cosmic-ray.toml's): cosmic-ray counts a timeout as killed,
 #     so it must exceed the unmutated suite's time, and the report's "timeout" lines are worth a look.
 #
@@ -112,6 +113,7 @@ session() {  # session NAME TEST_COMMAND MODULE_REGEX [PREVIOUS_DB...]: run only
     else
         sed -e "s|^test-command = .*|test-command = \"$command\"|" -e "s|^module-path = .*|module-path = $modules|" \
             -e "s|^timeout = .*|timeout = ${TIMEOUT:-180.0}|" \
+            -e "s|^worker-urls = .*|worker-urls = [\"http://127.0.0.1:${PORTS:-988}1\", \"http://127.0.0.1:${PORTS:-988}2\"]|" \
             "$work/cosmic-ray.toml" > "$out/$name.toml"
         (cd "$work/w1" && "$cr/cosmic-ray" init "$out/$name.toml" "$out/$name.sqlite" \
             && "$cr/cr-filter-operators" "$out/$name.sqlite" "$out/$name.toml" \
@@ -122,7 +124,7 @@ session() {  # session NAME TEST_COMMAND MODULE_REGEX [PREVIOUS_DB...]: run only
     for i in 1 2; do
         find "$work/w$i" -name __pycache__ -prune -exec rm -rf {} +
         (cd "$work/w$i" && exec env PATH="$work/venv$i/bin:$PATH" PYTHONPATH="$work" PYTHONDONTWRITEBYTECODE=1 \
-            PPK_HYPOTHESIS_PROFILE=mutation "$work/venv$i/bin/cosmic-ray" http-worker --port "988$i" \
+            PPK_HYPOTHESIS_PROFILE=mutation "$work/venv$i/bin/cosmic-ray" http-worker --port "${PORTS:-988}$i" \
             >> "$out/$name-worker$i.log" 2>&1) &
         pids+=($!)
     done
