@@ -148,6 +148,9 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             bool(found) and forged.breaks <= found,
             f"the audit found {sorted(found)} of {forged.name}, which breaks {sorted(forged.breaks)}",
         )
+        # A stored figure is against the whole ledger, not one of its entries.
+        at = {finding.position for finding in findings if finding.check in forged.breaks}
+        check(at <= {None}, f"the audit placed {forged.name} at entries {sorted(map(str, at))}")
 
 
 class SqlCrashRetryMachine(_Audited, SqlDatabases, CrashRetryMachine):
