@@ -13,6 +13,8 @@
 #   SAMPLE=N [SEED=S]: score a seeded random sample of about N mutants, stratified by module (in
 #     proportion, at least 4 a module), when every mutant would not fit; score.py prints the intervals.
 #   PORTS=NNN: the workers listen on ports NNN1 and NNN2 (default 988), so that two runs can share a machine.
+#   SKIP_EQUIVALENT=1: the sessions after a (c, b, a2, ...) do not run what equivalent.txt lists.
+#   RESUME=1: go on with a session's database (after an interruption), rerunning what ended ABNORMAL.
 #   TIMEOUT=SECONDS per mutant (default 180, cosmic-ray.toml's): cosmic-ray counts a timeout as killed,
 #     so it must exceed the unmutated suite's time, and the report's "timeout" lines are worth a look.
 #
@@ -48,6 +50,7 @@ carry() {  # carry DB MODULE_REGEX PREVIOUS_DB...: drop mutants outside MODULE_R
     # SAMPLE=N and no PREVIOUS_DB, keep N mutants per module (seeded by SEED), annotations' left out, and
     # record each module's count in the table population, for score.py.
     (cd "$work/w1" && CONTRACTS_ONLY="${CONTRACTS_ONLY:-}" SAMPLE="${SAMPLE:-}" SEED="${SEED:-11}" \
+        SKIP_EQUIVALENT="${SKIP_EQUIVALENT:+$here/equivalent.txt}" \
         "$cr/python" - "$@") <<'PY'
 import ast, os, random, re, sqlite3, sys
 target, module, previous = sys.argv[1], re.compile(sys.argv[2]), sys.argv[3:]
@@ -101,6 +104,12 @@ for name in previous:
     for job_id, *key in b.execute(pending).fetchall():
         if tuple(key) in killed:
             b.execute("insert into work_results(worker_outcome, output, test_outcome, diff, job_id) values ('NORMAL', ?, 'KILLED', NULL, ?)", (f"killed in {name}", job_id))
+if os.environ["SKIP_EQUIVALENT"] and previous:  # what equivalent.txt lists is not run again: it counts for neither suite
+    pattern = r"(\S+):(\d+):(\d+) ([A-Za-z_]+)(?:#(\d+))? .*"
+    listed = [m.groups() for line in open(os.environ["SKIP_EQUIVALENT"], encoding="utf-8") if (m := re.fullmatch(pattern, line.rstrip("\n")))]
+    for job_id, path, row, col, operator, occurrence in b.execute("select job_id, module_path, start_pos_row, start_pos_col, operator_name, occurrence from mutation_specs where job_id not in (select job_id from work_results)").fetchall():
+        if any((path, str(row), str(col)) == (p, r, c) and operator.endswith("/" + o) and n in (None, str(occurrence)) for p, r, c, o, n in listed):
+            b.execute("insert into work_results(worker_outcome, output, test_outcome, diff, job_id) values ('SKIPPED', 'listed in equivalent.txt', NULL, NULL, ?)", (job_id,))
 b.commit()
 PY
 }
