@@ -1044,16 +1044,23 @@ class CrashRetryMachine(RuleBasedStateMachine):
         """The dispatcher sends pending payouts and confirms them; it may die on the way."""
         self.worldly = True
         self._note_lines()
+        pending = sum(1 for _ in self.store.pending_payouts())
         # The first payout's transfer, or its confirmation's commit, dies at the crash point.
         if crash is CrashPoint.AFTER_TRANSFER:
             self.faulty_gateway.arm(crash)
         else:
             self.store.arm(crash)
         try:
-            Dispatcher(self.store, self.faulty_gateway).dispatch()
+            dispatched = Dispatcher(self.store, self.faulty_gateway).dispatch()
         except Crash as crashed:
             EXPLORED.crash_points[f"dispatch_{crashed.point}"] += 1
             self.down = True
+        else:
+            # What it says it did (ppk dispatch prints it) is what there was to do: every pending payout.
+            check(
+                dispatched.transferred == dispatched.confirmed == pending,
+                f"dispatched {dispatched}, with {pending} payouts pending",
+            )
         finally:
             # With nothing pending, no call met the crash point: it must not wait for the next command.
             self.faulty_gateway.arm(None)

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import ClassVar
 
 from hypothesis.stateful import invariant
-from sqlalchemy import text
+from sqlalchemy import text, update
+from sqlalchemy.exc import IntegrityError
 
 from ppk.adapters import schema
 from ppk.adapters.audit import audit
-from ppk.adapters.sql import SqlStore, is_postgresql, open_store
+from ppk.adapters.sql import SqlStore, account_row, is_postgresql, open_store
 from ppk.adapters.store import Store
+from ppk.stateful_tests import tampering
 from ppk.stateful_tests.faults import FaultyStore
-from ppk.stateful_tests.machines import CrashRetryMachine, SettlementMachine
+from ppk.stateful_tests.machines import CrashRetryMachine, SettlementMachine, check
 
 
 def empty_database(store: SqlStore) -> SqlStore:
@@ -104,11 +106,51 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
     """The forgeries test the checkers on the books' values, which a store does not change: the
     in-memory machine runs them, and here they would only double the time."""
 
+    forgery_turn: int = 0
+
     def make_store(self) -> Store:
         return self.fresh_store()
 
     def teardown(self) -> None:
         self.forget(self.store)
+
+    @invariant()
+    def the_audit_names_what_a_forged_account_row_breaks(self) -> None:
+        """spec.md#e6 on the SQL books: the first account's row, forged (the next of `tampering`'s
+        account forgeries at each step, those the database's own constraints let in), is found by the
+        audit under the invariants the forgery breaks; the honest row is put back after."""
+        assert isinstance(self.store, SqlStore)
+        engine, ids = self.store.engine, sorted(self.store.account_ids())
+        account = self.store.account(ids[0]) if ids else None
+        if account is None:
+            return
+        forgeries = [
+            forged
+            for forged in tampering.account_forgeries(account, self.store.payouts(account.id))
+            if forged.account is not None and forged.payouts is None
+        ]
+        self.forgery_turn += 1
+        forged = forgeries[self.forgery_turn % len(forgeries)]
+        assert forged.account is not None
+        row = schema.accounts.c.account == account.id
+        try:
+            with engine.begin() as connection:
+                connection.execute(update(schema.accounts).where(row).values(account_row(forged.account)))
+        except IntegrityError:
+            return
+        try:
+            findings = audit(engine, record=False).findings
+        finally:
+            with engine.begin() as connection:
+                connection.execute(update(schema.accounts).where(row).values(account_row(account)))
+        found = {finding.check for finding in findings if finding.account == account.id}
+        check(
+            bool(found) and forged.breaks <= found,
+            f"the audit found {sorted(found)} of {forged.name}, which breaks {sorted(forged.breaks)}",
+        )
+        # A stored figure is against the whole ledger, not one of its entries.
+        at = {finding.position for finding in findings if finding.check in forged.breaks}
+        check(at <= {None}, f"the audit placed {forged.name} at entries {sorted(map(str, at))}")
 
 
 class SqlCrashRetryMachine(_Audited, SqlDatabases, CrashRetryMachine):

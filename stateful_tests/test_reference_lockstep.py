@@ -35,13 +35,16 @@ DATE_BASE = datetime.date(2026, 1, 10)
 
 
 def essentials(result: dict[str, Any]) -> dict[str, Any]:
-    """What the two sides must agree on: the keys present and every value but the message."""
+    """What the two sides must agree on: the keys present and every value but the message's text."""
     kept: dict[str, Any] = {key: result[key] for key in ("line", "id", "account", "status") if key in result}
     kept["keys"] = sorted(result)
     if "error" in result:
         kept["code"] = result["error"]["code"]
         kept["recorded"] = result["error"].get("recorded")
         kept["error_keys"] = sorted(result["error"])
+        # Free text but for one fact a clerk acts on: that an amount must be more than 0 (not "0 or
+        # more"), the bound the field has (mutation survivor kernel/transitions.py:189).
+        kept["more_than_0"] = "must be more than 0" in result["error"].get("message", "")
     return kept
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from ppk.adapters import chain
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "docs" / "verify_chain.py"
 
@@ -240,6 +242,20 @@ def test_audit_path__every_leaf_of_sizes_1_to_9_verifies_and_nothing_else_does()
             if path:
                 assert not vc.verify_path(leaves[index], index, size, path[:-1], root), "a path too short"
             assert not vc.verify_path(sha(b"not a leaf"), index, size, path, root)
+
+
+def test_audit_path__ppks_own_paths_and_roots_are_the_verifiers() -> None:
+    """adapters/chain.py's audit_path (what `ppk audit --proof` prints) and root_from_path agree with the
+    verifier's, and root_from_path refuses an index outside the tree (mutation survivor chain.py:69)."""
+    for size in range(1, 10):
+        leaves = [sha(b"leaf %d" % i) for i in range(size)]
+        for index in range(size):
+            path = chain.audit_path(leaves, index)
+            assert path == vc.audit_path(leaves, index), (size, index)
+            assert chain.root_from_path(leaves[index], index, size, path) == mth(leaves), (size, index)
+        last = chain.audit_path(leaves, size - 1)
+        assert chain.root_from_path(leaves[-1], size, size, last) is None, "an index past the end"
+        assert chain.root_from_path(leaves[0], -1, size, chain.audit_path(leaves, 0)) is None
 
 
 # --- A clean database --------------------------------------------------------------------------

@@ -8,10 +8,18 @@ left out of both denominators (module:line:column operator, or operator#occurren
 several); a listed mutant that some session killed is an error in the list, and
 so is a line of the list that matches no surviving mutant. Prints a table per module and every
 survivor that is not listed.
+
+When run.sh scored a seeded sample (SAMPLE=N: session a's database has a table population, each
+module's count of mutants and how many were sampled), each score also gets its 95 % interval: Wilson's
+per module, and for all modules together the stratified estimate (each module weighted by its estimated
+count of non-equivalent mutants) with a normal interval on Agresti-Coull's adjusted proportions (so
+that a module where every sampled mutant was killed still counts as uncertain), finite population
+corrected.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import sys
@@ -36,6 +44,41 @@ def outcomes(database: Path) -> dict[Key, tuple[str, int, int, str]]:
             (module, operator, occurrence): (outcome, row, column, diff or "")
             for module, operator, occurrence, outcome, row, column, diff in connection.execute(query)
         }
+
+
+def population(database: Path) -> dict[str, tuple[int, int]]:
+    """Each module's (mutants, sampled) when session a ran a sample, else nothing."""
+    with sqlite3.connect(database) as connection:
+        if not connection.execute("select 1 from sqlite_master where name = 'population'").fetchone():
+            return {}
+        return {module: (n, k) for module, n, k in connection.execute("select * from population")}
+
+
+def wilson(killed: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's 95 % interval of a proportion killed / n."""
+    if n == 0:
+        return 0.0, 1.0
+    p = killed / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def stratified(strata: list[tuple[int, int, int, int]], z: float = 1.96) -> tuple[float, float, float]:
+    """Estimate and 95 % interval over modules, each (mutants, sampled, equivalent, killed)."""
+    weights = [mutants * (sampled - equivalent) / sampled for mutants, sampled, equivalent, _ in strata]
+    total = sum(weights)
+    estimate, variance = 0.0, 0.0
+    for weight, (mutants, sampled, equivalent, killed) in zip(weights, strata, strict=True):
+        scored = sampled - equivalent
+        if scored == 0:
+            continue
+        estimate += weight / total * killed / scored
+        adjusted = (killed + 2) / (scored + 4)
+        correction = 1 - sampled / mutants
+        variance += (weight / total) ** 2 * adjusted * (1 - adjusted) / (scored + 4) * correction
+    half = z * math.sqrt(variance)
+    return estimate, max(0.0, estimate - half), min(1.0, estimate + half)
 
 
 def main(work: Path) -> int:
@@ -69,7 +112,12 @@ def main(work: Path) -> int:
         if named(key, where, operator, occurrence)
     }
     errors = [f"listed as equivalent but killed: {key}" for key in equivalent if killed_by[key]]
+    sampled = population(work / "a.sqlite")
+    scored_modules = {key[0] for key in every}
     for where, operator, _, occurrence, _ in listed:
+        # A line about another module, or a mutant a sample left out, names nothing here.
+        if sampled or where.rsplit(":", 2)[0] not in scored_modules:
+            continue
         if not any(named(key, where, operator, occurrence) for key in every):
             errors.append(f"equivalent.txt names no mutant: {where} {operator}")
     table: dict[str, Counter[str]] = {}
@@ -82,16 +130,37 @@ def main(work: Path) -> int:
         counts["model-checking"] += bool(killed_by[key] & set(MODEL_CHECKING))
         counts["whole"] += bool(killed_by[key])
     total: Counter[str] = sum(table.values(), Counter())
+    top = {module.split("/")[0] for module in table}
     print(f"sessions: {', '.join(sessions)}")
+    if sampled:
+        print("sampled: " + ", ".join(f"{module} {k} of {n}" for module, (n, k) in sorted(sampled.items())))
     print("| module | mutants | equivalent | model-checking suite | whole suite |")
     print("|---|---|---|---|---|")
-    for module, counts in [*sorted(table.items()), ("all of kernel/", total)]:
+
+    def score(killed: int, scored: int) -> str:
+        text = f"{killed} / {scored} = {100 * killed / scored:.1f} %" if scored else f"{killed} / 0"
+        if sampled and scored:
+            low, high = wilson(killed, scored)
+            text += f" [{100 * low:.1f}, {100 * high:.1f}]"
+        return text
+
+    for module, counts in [*sorted(table.items()), (f"all of {'/, '.join(sorted(top))}/", total)]:
         scored = counts["mutants"] - counts["equivalent"]
         print(
             f"| {module} | {counts['mutants']} | {counts['equivalent']} | "
-            f"{counts['model-checking']} / {scored} = {100 * counts['model-checking'] / scored:.1f} % | "
-            f"{counts['whole']} / {scored} = {100 * counts['whole'] / scored:.1f} % |"
+            f"{score(counts['model-checking'], scored)} | {score(counts['whole'], scored)} |"
         )
+    if sampled:
+        for suite in ("model-checking", "whole"):
+            strata = [
+                (sampled[module][0], counts["mutants"], counts["equivalent"], counts[suite])
+                for module, counts in sorted(table.items())
+            ]
+            estimate, low, high = stratified(strata)
+            print(
+                f"{suite} suite, every mutant of the modules (stratified estimate): "
+                f"{100 * estimate:.1f} % [{100 * low:.1f}, {100 * high:.1f}]"
+            )
     print("\nnot killed by the model-checking suite, and not listed as equivalent:")
     for key in sorted(every, key=lambda key: (key[0], every[key][1], every[key][2])):
         if key not in equivalent and not killed_by[key] & set(MODEL_CHECKING):
