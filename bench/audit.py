@@ -64,6 +64,7 @@ from mix import (  # bench/mix.py: the command mix the benchmarks share
     require,
     write_off_minor_max,
 )
+from report import print_table
 
 import ppk.adapters.audit as audit_module
 from ppk.adapters.canonical import encode_entry
@@ -878,28 +879,6 @@ def _rounded(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_rounded(item) for item in value]
     return value
-
-
-def print_table(header: Sequence[str], rows: list[tuple[str, ...]], right: Sequence[bool]) -> None:
-    """A Markdown table, padded so that it reads as plain text too."""
-    widths = [max(len(cells[i]) for cells in (header, *rows)) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(cells, widths, right, strict=True)
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    print(line(header))
-    print(
-        "|"
-        + "|".join(
-            ("-" * (w + 1) + ":") if r else ("-" * (w + 2)) for w, r in zip(widths, right, strict=True)
-        )
-        + "|"
-    )
-    for cells in rows:
-        print(line(cells))
 
 
 def print_report(s: dict[str, Any]) -> None:

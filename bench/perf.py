@@ -43,8 +43,9 @@ from typing import IO, Any, Final
 
 import attrs
 import rescan
-from audit import ROOT, Run, _checked, _environment, _last_json, _rounded, ppk_command, print_table, run_child
+from audit import ROOT, Run, _checked, _environment, _last_json, _rounded, ppk_command, run_child
 from mix import require
+from report import print_table
 
 BENCH: Final = Path(__file__).resolve().parent
 

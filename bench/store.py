@@ -66,6 +66,7 @@ from mix import (  # bench/mix.py: the command mix the benchmarks share
     require,
     write_off_minor_max,
 )
+from report import print_table
 from sqlalchemy import event, text
 
 import ppk.adapters.sql as sql_module
@@ -1228,28 +1229,12 @@ def table_rows(s: dict[str, Any]) -> list[tuple[str, ...]]:
     return rows
 
 
-def print_table(rows: list[tuple[str, ...]]) -> None:
-    """A Markdown table, padded so that it reads as plain text too."""
-    header = ("figure", "commands/s", "µs/command", "CPU µs/command", "spread", "ratio")
-    widths = [max(len(cells[i]) for cells in (header, *rows)) for i in range(len(header))]
-    right = (False, True, True, True, True, False)
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(cells, widths, right, strict=True)
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    print(line(header))
-    print(
-        "|"
-        + "|".join(
-            ("-" * (w + 1) + ":") if r else ("-" * (w + 2)) for w, r in zip(widths, right, strict=True)
-        )
-        + "|"
+def print_store_table(rows: list[tuple[str, ...]]) -> None:
+    print_table(
+        ("figure", "commands/s", "µs/command", "CPU µs/command", "spread", "ratio"),
+        rows,
+        (False, True, True, True, True, False),
     )
-    for cells in rows:
-        print(line(cells))
 
 
 def print_report(s: dict[str, Any]) -> None:
@@ -1276,7 +1261,7 @@ def print_report(s: dict[str, Any]) -> None:
         f"round's ratio, spread = (max-min)/median."
     )
     print()
-    print_table(table_rows(s))
+    print_store_table(table_rows(s))
     print()
     pg = s["postgresql"]
     if "skipped" in pg:
