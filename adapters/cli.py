@@ -99,16 +99,6 @@ def account_views(store: Store) -> Iterator[jsonl.JsonObject]:
         yield jsonl.account_view(account, store.payouts(account_id))
 
 
-EXIT_STATUSES: Final = (
-    (0, "success"),
-    (1, "the command found something: rejected lines (apply), findings (audit), a counterexample "
-     "(check), a payout the books could not settle (dispatch)"),
-    (2, "the command line is wrong, or the input, the output or the database cannot be used"),
-    (130, "interrupted (Ctrl-C); what was committed stays committed"),
-    (141, "the reader of the output went away (as other Unix tools, 128 + SIGPIPE): quietly"),
-)  # fmt: skip
-"""The exit statuses every ppk command shares (README, "Exit statuses")."""
-
 EXIT_INTERRUPTED: Final = 130
 EXIT_PIPE_CLOSED: Final = 141
 
@@ -129,7 +119,7 @@ def main() -> None:
 
 
 def run() -> None:
-    """The `ppk` executable: `main`, with the exit statuses of EXIT_STATUSES whatever happens."""
+    """The `ppk` executable: `main`, with the exit statuses of its help (and the README) whatever happens."""
     # A reader that goes away (`ppk replay … | head`) ends ppk quietly, as it ends `cat`.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     # Ctrl-C (SIGINT) interrupts, also when a shell started ppk in the background with SIGINT ignored.
