@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 import attrs
+import icontract
 
 from ppk.kernel.state import (
     AMOUNT_MINOR_MAX,
     BP_PER_WHOLE,
+    NOTHING_RECORDED,
     Account,
     Applied,
     BalanceRecorded,
@@ -29,6 +31,7 @@ from ppk.kernel.state import (
     Lookup,
     LossOpened,
     LossWrittenOff,
+    OpenAccount,
     Payout,
     PayoutConfirmed,
     PayoutStatus,
@@ -246,6 +249,137 @@ def refusal_changes_nothing_else(before: Account | None, entry: Entry, after: Ac
     if isinstance(entry, Applied):
         return True
     return before is not None and attrs.evolve(after, entry_count=before.entry_count) == before
+
+
+# --- decide's and fold's contracts, each one table -----------------------------------------------
+
+Requirement = Callable[[Account | None, Command, Lookup], bool]
+"""A precondition on (the account or None, the command, what its keys recalled)."""
+Guarantee = Callable[[Account | None, Entry, Lookup, Account], bool]
+"""A postcondition on one step: (the account before or None, the entry, its lookup, the account after)."""
+
+
+def _is_the_commands(account: Account | None, command: Command, lookup: Lookup) -> bool:
+    return account is None or account.id == command.account
+
+
+def _has_no_history_if_new(account: Account | None, command: Command, lookup: Lookup) -> bool:
+    return account is not None or lookup == NOTHING_RECORDED
+
+
+def _is_opened_by_open_account(account: Account | None, command: Command, lookup: Lookup) -> bool:
+    return account is not None or isinstance(command, OpenAccount)
+
+
+def _recalls_this_command(account: Account | None, command: Command, lookup: Lookup) -> bool:
+    return lookup_is_of(command, lookup)
+
+
+DECIDE_REQUIRES: Final[tuple[tuple[str, Requirement], ...]] = (
+    ("a new account has no history", _has_no_history_if_new),
+    ("the lookup is this command's", _recalls_this_command),
+    ("the account is the command's", _is_the_commands),
+)
+"""spec.md#storage: what `decide` requires of its caller, in the order checked; the first that fails
+names the refusal."""
+
+FOLD_REQUIRES: Final[tuple[tuple[str, Requirement], ...]] = (
+    ("the account is the entry's", _is_the_commands),
+    ("only open_account starts an account", _is_opened_by_open_account),
+    ("the lookup is this entry's", _recalls_this_command),
+    ("a new account has no history", _has_no_history_if_new),
+)
+"""spec.md#storage: what `fold` requires of its caller (called with the entry's command), in the order
+checked; the first that fails names the refusal."""
+
+FOLD_ENSURES: Final[tuple[tuple[str, Guarantee], ...]] = (
+    ("shares are percentages", lambda before, entry, lookup, after: shares_are_percentages(after)),
+    ("I10", lambda before, entry, lookup, after: amounts_are_not_negative(after)),
+    ("I9", lambda before, entry, lookup, after: loss_is_accounted(after)),
+    (
+        "I8: a refusal records only its id",
+        lambda before, entry, lookup, after: refusal_changes_nothing_else(before, entry, after),
+    ),
+    (
+        "I8, step",
+        lambda before, entry, lookup, after: command_id_is_recorded_once(before, entry, lookup, after),
+    ),
+    (
+        "I7, step",
+        lambda before, entry, lookup, after: payouts_follow_withdrawals(before, entry, lookup, after),
+    ),
+    ("I7", lambda before, entry, lookup, after: payouts_are_within_profit_withdrawn(after)),
+    ("I6, step", lambda before, entry, lookup, after: settlements_split_their_payment(entry)),
+    ("I6", lambda before, entry, lookup, after: shares_add_up_to_payments(after)),
+    ("I5", lambda before, entry, lookup, after: balance_agrees_with_loss(after)),
+    ("I4", lambda before, entry, lookup, after: loss_implies_capital_above_balance(after)),
+    ("I3", lambda before, entry, lookup, after: loss_opens_only_when_none_is_active(before, entry)),
+    ("I2", lambda before, entry, lookup, after: capital_is_not_negative(after)),
+    ("I1, step", lambda before, entry, lookup, after: totals_follow_events(before, entry, after)),
+    ("I1", lambda before, entry, lookup, after: capital_is_conserved(after)),
+)
+"""spec.md#e6: every inductive form `fold` guarantees of each step, in the order checked; the first
+that fails names the refusal. One icontract condition runs the whole table: a condition costs
+icontract far more than its predicate does (docs/performance.md)."""
+
+
+def requirement_broken(
+    table: Sequence[tuple[str, Requirement]], account: Account | None, command: Command, lookup: Lookup
+) -> str | None:
+    """The name of the table's first precondition the call breaks, or None."""
+    for name, holds in table:
+        if not holds(account, command, lookup):
+            return name
+    return None
+
+
+def guarantee_broken(before: Account | None, entry: Entry, lookup: Lookup, after: Account) -> str | None:
+    """The name of the first of `FOLD_ENSURES` that the step breaks, or None."""
+    for name, holds in FOLD_ENSURES:
+        if not holds(before, entry, lookup, after):
+            return name
+    return None
+
+
+class ContractBroken(icontract.ViolationError):
+    """A call or a step that breaks one of the kernel's contracts; `contract` names the first one.
+
+    Its message reads as icontract's own: the contract's name, what it belongs to, then the values.
+    """
+
+    def __init__(self, contract: str, of: str, values: dict[str, object]) -> None:
+        lines = [f"{contract}: {of}", *(f"{name} was {value!r}" for name, value in values.items())]
+        super().__init__("\n".join(lines))
+        self.contract = contract
+
+
+def decide_refusal(account: Account | None, command: Command, lookup: Lookup) -> ContractBroken:
+    """The error for a call of `decide` that breaks `DECIDE_REQUIRES`."""
+    name = requirement_broken(DECIDE_REQUIRES, account, command, lookup)
+    assert name is not None, "decide's precondition failed but no requirement of it is broken"
+    return ContractBroken(
+        name, "a precondition of decide", {"account": account, "command": command, "lookup": lookup}
+    )
+
+
+def fold_refusal(account: Account | None, entry: Entry, lookup: Lookup) -> ContractBroken:
+    """The error for a call of `fold` that breaks `FOLD_REQUIRES`."""
+    name = requirement_broken(FOLD_REQUIRES, account, entry.command, lookup)
+    assert name is not None, "fold's precondition failed but no requirement of it is broken"
+    return ContractBroken(
+        name, "a precondition of fold", {"account": account, "entry": entry, "lookup": lookup}
+    )
+
+
+def fold_violation(account: Account | None, entry: Entry, lookup: Lookup, result: Account) -> ContractBroken:
+    """The error for a step of `fold` that breaks `FOLD_ENSURES`."""
+    name = guarantee_broken(account, entry, lookup, result)
+    assert name is not None, "fold's postcondition failed but no guarantee of it is broken"
+    return ContractBroken(
+        name,
+        "a postcondition of fold",
+        {"account": account, "entry": entry, "lookup": lookup, "result": result},
+    )
 
 
 # --- Full forms: a whole ledger, in one pass ----------------------------------------------------

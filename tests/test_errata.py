@@ -188,22 +188,28 @@ def test_e6__inductive_contracts_take_no_ledger() -> None:
     for predicate in INDUCTIVE:
         annotations = {parameter.annotation for parameter in inspect.signature(predicate).parameters.values()}
         assert annotations <= {"Account", "Account | None", "Entry", "Lookup", "Command"}, predicate.__name__
-    # fold's contracts call only those, on the account before, the entry, its lookup and the account after.
+    # fold's contracts call only those, on the account before, the entry, its lookup and the account
+    # after: one icontract condition runs the whole table (contracts.FOLD_ENSURES).
     inductive_names = {predicate.__name__ for predicate in INDUCTIVE}
-    assert fold.__postconditions__
-    for contract in fold.__postconditions__:
-        assert set(contract.condition_args) <= {"account", "entry", "lookup", "result"}, contract.description
-        called = set(contract.condition.__code__.co_names) - {"contracts"}
-        assert called and called <= inductive_names, contract.description
+    (postcondition,) = fold.__postconditions__
+    assert set(postcondition.condition_args) == {"account", "entry", "lookup", "result"}
+    assert set(postcondition.condition.__code__.co_names) == {"contracts", "guarantee_broken"}
+    assert contracts.FOLD_ENSURES
+    for name, holds in contracts.FOLD_ENSURES:
+        assert list(inspect.signature(holds).parameters) == ["before", "entry", "lookup", "after"], name
+        called = set(holds.__code__.co_names)
+        assert called and called <= inductive_names, name
     # Their preconditions too: the account, the command or entry, and what its keys recalled.
-    for function, arguments in [
-        (fold, {"account", "entry", "lookup"}),
-        (decide, {"account", "command", "lookup"}),
+    for function, arguments, table in [
+        (fold, {"account", "entry", "lookup"}, contracts.FOLD_REQUIRES),
+        (decide, {"account", "command", "lookup"}, contracts.DECIDE_REQUIRES),
     ]:
-        preconditions = [contract for group in function.__preconditions__ for contract in group]
+        (preconditions,) = function.__preconditions__
         assert preconditions
         for contract in preconditions:
             assert set(contract.condition_args) <= arguments, contract.description
+        for name, holds in table:
+            assert list(inspect.signature(holds).parameters) == ["account", "command", "lookup"], name
 
 
 def test_e6__nothing_in_the_account_grows_with_history(book) -> None:
