@@ -23,32 +23,21 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any, Final, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import click
-import rich.console
-import rich.progress
-from sqlalchemy.exc import DBAPIError
 
-from ppk.adapters import jsonl, views
-from ppk.adapters.audit import Report as AuditReport
-from ppk.adapters.audit import audit as audit_books
-from ppk.adapters.bank import SqliteBank, TransferRefusedError
-from ppk.adapters.canonical import encode_entry
-from ppk.adapters.demo import DemoError, run_demo
-from ppk.adapters.dispatcher import Dispatcher, DispatchError
-from ppk.adapters.sql import (
-    DATABASE_DEFAULT,
-    DATABASE_ENV,
-    DatabaseError,
-    SqlStore,
-    database_url,
-    open_store,
-    shown_url,
-    upgrade_database,
-)
-from ppk.adapters.store import MemoryStore, Store
+from ppk.adapters import jsonl
+from ppk.adapters.store import DATABASE_DEFAULT, DATABASE_ENV, DatabaseError, MemoryStore, Store
 from ppk.kernel.state import Command, Payout, minor_text
+
+if TYPE_CHECKING:
+    from ppk.adapters.audit import Report as AuditReport
+    from ppk.adapters.bank import SqliteBank
+    from ppk.adapters.sql import SqlStore
+
+# The durable commands import the SQL store (SQLAlchemy, Alembic), the audit and rich where they run:
+# `ppk replay` needs none of them, and importing them took most of its start-up (docs/performance.md).
 
 _T = TypeVar("_T")
 
@@ -166,6 +155,8 @@ def _fail_database(error: DatabaseError) -> NoReturn:
 
 
 def _open_store(db: str | None, *, create: bool = True) -> SqlStore:
+    from ppk.adapters.sql import open_store
+
     try:
         return open_store(db, create=create)
     except DatabaseError as error:
@@ -393,6 +384,9 @@ class _Tally:
 def _progress_bar(stream: IO[bytes]) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on standard error when it is a terminal, by bytes of the input read (of its
     size, when it is a file); nothing otherwise."""
+    import rich.console
+    import rich.progress
+
     if sys.stderr is None or not sys.stderr.isatty():
         yield None
         return
@@ -428,6 +422,8 @@ def show(db: str | None, as_json: bool, accounts: tuple[str, ...]) -> None:
       130  interrupted (Ctrl-C)
       141  the reader of the output went away (quietly)
     """
+    from ppk.adapters import views
+
     store = _open_store(db, create=False)
     try:
         named = sorted(set(accounts)) if accounts else store.account_ids()
@@ -490,6 +486,9 @@ def ledger(db: str | None, as_json: bool, account: str) -> None:
       130  interrupted (Ctrl-C)
       141  the reader of the output went away (quietly)
     """
+    from ppk.adapters import views
+    from ppk.adapters.canonical import encode_entry
+
     store = _open_store(db, create=False)
     output = sys.stdout.buffer
     try:
@@ -525,6 +524,8 @@ def payouts(db: str | None, pending: bool, as_json: bool) -> None:
       130  interrupted (Ctrl-C)
       141  the reader of the output went away (quietly)
     """
+    from ppk.adapters import views
+
     store = _open_store(db, create=False)
     try:
         rows = (
@@ -573,6 +574,8 @@ _BANK_OPTION: Final = click.option(
 
 
 def _open_bank(bank: str, store: SqlStore) -> SqliteBank:
+    from ppk.adapters.bank import SqliteBank
+
     try:
         return SqliteBank(bank)
     except OSError as error:
@@ -598,6 +601,9 @@ def dispatch(db: str | None, bank: str) -> None:
       130  interrupted (Ctrl-C)
       141  the reader of the output went away (quietly)
     """
+    from ppk.adapters.bank import TransferRefusedError
+    from ppk.adapters.dispatcher import Dispatcher, DispatchError
+
     store = _open_store(db)
     gateway = _open_bank(bank, store)
     try:
@@ -654,6 +660,10 @@ def audit_command(
       130  interrupted (Ctrl-C)
       141  the reader of the output went away (quietly)
     """
+    from sqlalchemy.exc import DBAPIError
+
+    from ppk.adapters.audit import audit as audit_books
+
     store = _open_store(db, create=False)
     if accounts and (expect is not None or proof is not None):
         store.close()
@@ -747,6 +757,12 @@ def demo(db: str | None, bank: str) -> None:
       130  interrupted (Ctrl-C)
       141  the reader of the output went away (quietly)
     """
+    from ppk.adapters import views
+    from ppk.adapters.bank import TransferRefusedError
+    from ppk.adapters.demo import DemoError, run_demo
+    from ppk.adapters.dispatcher import DispatchError
+    from ppk.adapters.sql import shown_url
+
     store = _open_store(db)
     out = views.console(sys.stdout)
     gateway = _open_bank(bank, store)
@@ -788,6 +804,8 @@ def upgrade(db: str | None) -> None:
       130  interrupted (Ctrl-C)
       141  the reader of the output went away (quietly)
     """
+    from ppk.adapters.sql import upgrade_database
+
     try:
         before, after = upgrade_database(db)
     except DatabaseError as error:
@@ -850,11 +868,11 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
       141  the reader of the output went away (quietly)
     """
     try:
-        from hypothesis import settings  # noqa: PLC0415 (an optional dependency, only for this command)
-        from hypothesis.reporting import with_reporter  # noqa: PLC0415
-        from hypothesis.stateful import run_state_machine_as_test  # noqa: PLC0415
+        from hypothesis import settings  # an optional dependency
+        from hypothesis.reporting import with_reporter
+        from hypothesis.stateful import run_state_machine_as_test
 
-        from ppk.stateful_tests import machines, sql_machines  # noqa: PLC0415
+        from ppk.stateful_tests import machines, sql_machines
     except ImportError as error:
         click.echo(f"ppk check needs Hypothesis: pip install 'ppk[check]' ({error})", err=True)
         sys.exit(EXIT_NOT_INSTALLED)
@@ -887,6 +905,8 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
 
 def _checked_machines(store_name: str, machines: Any, sql_machines: Any) -> tuple[str, tuple[type, ...]]:
     """The machines to run for `--store`, and where they run, in words."""
+    from ppk.adapters.sql import database_url, shown_url
+
     names = "the settlement and crash-and-retry machines"
     if store_name == "memory":
         return f"{names} on the in-memory store", (machines.SettlementMachine, machines.CrashRetryMachine)

@@ -77,6 +77,17 @@ _AMOUNT: Final = re.compile(r"([0-9]+)(?:\.([0-9]{1,2}))?")
 _DATE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 _COMMON_FIELDS: Final = ("id", "account", "type")
+_TYPES_TEXT: Final = ", ".join(COMMAND_TYPES)
+_ALLOWED: Final = {
+    name: (*_COMMON_FIELDS, *(field.name for field in command_type.fields))
+    for name, command_type in COMMAND_TYPES.items()
+}
+"""Each command type's fields, by its `type` name: the common ones, then its own."""
+_REQUIRED: Final = {
+    name: [field.name for field in command_type.fields if not field.optional]
+    for name, command_type in COMMAND_TYPES.items()
+}
+"""Each command type's fields that may not be left out, by its `type` name."""
 
 
 # --- Input lines ---------------------------------------------------------------------------------
@@ -367,17 +378,18 @@ def _decode_object(fields: dict[str, object]) -> Command | Malformed:
     if problem is not None:
         return _malformed(problem, command_id, account_id)
     type_name = fields["type"]
-    types = ", ".join(COMMAND_TYPES)
     if not isinstance(type_name, str):
         return _malformed(
-            f"type must be a string, one of {types}; not {_json_text(type_name)}", command_id, account_id
+            f"type must be a string, one of {_TYPES_TEXT}; not {_json_text(type_name)}",
+            command_id,
+            account_id,
         )
     command_type = COMMAND_TYPES.get(type_name)
     if command_type is None:
         return _malformed(
-            f"type {shown(type_name)} is not a command; use one of {types}", command_id, account_id
+            f"type {shown(type_name)} is not a command; use one of {_TYPES_TEXT}", command_id, account_id
         )
-    allowed = (*_COMMON_FIELDS, *(field.name for field in command_type.fields))
+    allowed = _ALLOWED[type_name]
     for name in fields:
         if name not in allowed:
             return _malformed(
@@ -385,7 +397,7 @@ def _decode_object(fields: dict[str, object]) -> Command | Malformed:
                 command_id,
                 account_id,
             )
-    required = [field.name for field in command_type.fields if not field.optional]
+    required = _REQUIRED[type_name]
     for name in required:
         if name not in fields:
             return _malformed(

@@ -57,7 +57,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, Operationa
 from ppk.adapters import schema
 from ppk.adapters.canonical import decode_entry, encode_entry
 from ppk.adapters.chain import chained, genesis
-from ppk.adapters.store import PendingPayout
+from ppk.adapters.store import DATABASE_DEFAULT, DATABASE_ENV, DatabaseError, PendingPayout
 from ppk.kernel.state import (
     NOTHING_RECORDED,
     Account,
@@ -80,12 +80,6 @@ from ppk.kernel.transitions import (
     payouts_written,
 )
 
-DATABASE_ENV: Final = "PPK_DATABASE_URL"
-"""The environment variable naming the database when `--db` does not."""
-
-DATABASE_DEFAULT: Final = "ppk.db"
-"""The database when neither `--db` nor `PPK_DATABASE_URL` names one: a SQLite file here."""
-
 BUSY_TIMEOUT_S: Final = 60.0
 """How long a SQLite writer waits for another to finish before it gives up."""
 
@@ -100,10 +94,6 @@ _POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 _RETRYABLE_SQLSTATES: Final = frozenset({"40001", "40P01"})
 """Serialisation failure and deadlock: PostgreSQL rolled the transaction back; it can run again."""
 _UNIQUE_VIOLATION: Final = "23505"
-
-
-class DatabaseError(Exception):
-    """The database cannot be used as asked: one line that says why and what to do, never a password."""
 
 
 def database_url(named: str | None) -> URL:

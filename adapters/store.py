@@ -14,7 +14,7 @@ Faults are not part of the protocol: the state machines wrap a store to crash it
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Final, Protocol
 
 import attrs
 
@@ -31,6 +31,19 @@ from ppk.kernel.state import (
     Refused,
 )
 from ppk.kernel.transitions import execute, payout_looked_up, payouts_written, replay_with_payouts
+
+DATABASE_ENV: Final = "PPK_DATABASE_URL"
+"""The environment variable naming the database when `--db` does not."""
+
+DATABASE_DEFAULT: Final = "ppk.db"
+"""The database when neither `--db` nor `PPK_DATABASE_URL` names one: a SQLite file here."""
+
+
+class DatabaseError(Exception):
+    """The database cannot be used as asked: one line that says why and what to do, never a password.
+
+    Defined here, beside the protocol, so that what only catches it (`ppk replay`) need not import
+    the SQL store and SQLAlchemy."""
 
 
 @attrs.frozen(kw_only=True)

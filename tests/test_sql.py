@@ -30,8 +30,6 @@ from sqlalchemy.exc import IntegrityError
 import ppk.adapters.sql
 from ppk.adapters import schema
 from ppk.adapters.sql import (
-    DATABASE_ENV,
-    DatabaseError,
     SqlStore,
     database_url,
     make_engine,
@@ -39,6 +37,7 @@ from ppk.adapters.sql import (
     schema_head,
     upgrade_database,
 )
+from ppk.adapters.store import DATABASE_ENV, DatabaseError
 from ppk.kernel.contracts import broken_invariants_over
 from ppk.kernel.state import (
     AMOUNT_MINOR_MAX,
