@@ -39,7 +39,7 @@ from ppk.kernel.contracts import INVARIANT_RULES, LedgerCheck
 from ppk.kernel.state import NOTHING_RECORDED, Account, Entry, Lookup, Loss, Payout
 from ppk.kernel.transitions import (
     account_problem,
-    decide,
+    execute,
     fold,
     losses_written,
     payout_looked_up,
@@ -227,10 +227,13 @@ class _AccountAudit:
             lookup = NOTHING_RECORDED
         before = self.replayed
         try:
-            decision = decide(before, entry.command, lookup)
+            # One contracted call checks decide's and fold's contracts on the step (kernel execute);
+            # only an entry that is not the kernel's decision is folded on its own.
+            decision, after = execute(before, entry.command, lookup)
             if decision != entry:
                 self.found(seq, "decision", decision, entry)
-            after = fold(before, entry, lookup)
+                after = fold(before, entry, lookup)
+            assert after is not None, "a stored entry is applied or refused, and folds into an account"
         except (icontract.ViolationError, AssertionError) as error:
             # A violation's message starts "File …, line … in …:"; the contract's own words follow.
             lines = [line for line in str(error).splitlines() if line and not line.startswith("File ")]

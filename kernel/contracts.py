@@ -25,6 +25,7 @@ from ppk.kernel.state import (
     BalanceRecorded,
     Command,
     ConfirmPayout,
+    Decision,
     Entry,
     Event,
     Funded,
@@ -36,6 +37,7 @@ from ppk.kernel.state import (
     PayoutConfirmed,
     PayoutStatus,
     ProfitWithdrawn,
+    Refused,
     Settled,
     payout_id,
 )
@@ -78,7 +80,7 @@ def loss_is_accounted(account: Account) -> bool:
 
 def amounts_are_not_negative(account: Account) -> bool:
     """spec.md#i10: every stored amount is ≥ 0, CB among them, and within the limit."""
-    amounts = [
+    amounts: tuple[int, ...] = (
         account.capital_minor,
         account.balance_minor,
         account.funding_minor,
@@ -88,16 +90,17 @@ def amounts_are_not_negative(account: Account) -> bool:
         account.my_share_minor,
         account.company_share_minor,
         account.payout_confirmed_minor,
-    ]
-    if account.loss is not None:
-        amounts += [
-            account.loss.capital_minor,
-            account.loss.balance_minor,
-            account.loss.original_minor,
-            account.loss.remaining_minor,
-            account.loss.capital_closed_minor,
-        ]
-    return all(0 <= amount_minor <= AMOUNT_MINOR_MAX for amount_minor in amounts)
+    )
+    loss = account.loss
+    if loss is not None:
+        amounts += (
+            loss.capital_minor,
+            loss.balance_minor,
+            loss.original_minor,
+            loss.remaining_minor,
+            loss.capital_closed_minor,
+        )
+    return min(amounts) >= 0 and max(amounts) <= AMOUNT_MINOR_MAX
 
 
 def payouts_are_within_profit_withdrawn(account: Account) -> bool:
@@ -106,27 +109,31 @@ def payouts_are_within_profit_withdrawn(account: Account) -> bool:
     The counts and sums of payouts, pending and confirmed, agree with each other: none is negative,
     each count is 0 exactly when its sum is, and a sum covers at least one minor unit per payout.
     """
-    pending_count = account.payout_count - account.payout_confirmed_count
-    pending_minor = account.profit_withdrawn_minor - account.payout_confirmed_minor
-    return all(
-        0 <= count <= amount_minor and (count == 0) == (amount_minor == 0)
-        for count, amount_minor in (
-            (account.payout_count, account.profit_withdrawn_minor),
-            (account.payout_confirmed_count, account.payout_confirmed_minor),
-            (pending_count, pending_minor),
+    return (
+        _counted_within(account.payout_count, account.profit_withdrawn_minor)
+        and _counted_within(account.payout_confirmed_count, account.payout_confirmed_minor)
+        and _counted_within(
+            account.payout_count - account.payout_confirmed_count,
+            account.profit_withdrawn_minor - account.payout_confirmed_minor,
         )
     )
 
 
+def _counted_within(count: int, amount_minor: int) -> bool:
+    """A count of payouts and their sum: neither negative, at least one minor unit each, 0 together."""
+    return 0 <= count <= amount_minor and (count == 0) == (amount_minor == 0)
+
+
 def shares_are_percentages(account: Account) -> bool:
     """spec.md#actors: each share is in [0, 100 %] and their total is at most 100 %."""
-    share_pairs = [(account.my_share_bp, account.company_share_bp)]
-    if account.loss is not None:
-        share_pairs.append((account.loss.my_share_bp, account.loss.company_share_bp))
-    return all(
-        my_share_bp >= 0 and company_share_bp >= 0 and my_share_bp + company_share_bp <= BP_PER_WHOLE
-        for my_share_bp, company_share_bp in share_pairs
+    loss = account.loss
+    return _are_percentages(account.my_share_bp, account.company_share_bp) and (
+        loss is None or _are_percentages(loss.my_share_bp, loss.company_share_bp)
     )
+
+
+def _are_percentages(my_share_bp: int, company_share_bp: int) -> bool:
+    return my_share_bp >= 0 and company_share_bp >= 0 and my_share_bp + company_share_bp <= BP_PER_WHOLE
 
 
 def account_is_consistent(account: Account) -> bool:
@@ -353,32 +360,80 @@ class ContractBroken(icontract.ViolationError):
         self.contract = contract
 
 
+def is_reachable(account: Account | None) -> bool:
+    """An account some ledger folds into, as far as one account shows: every one-account inductive form."""
+    return account is None or account_is_consistent(account)
+
+
+def decide_may_run(account: Account | None, command: Command, lookup: Lookup) -> bool:
+    """What decide (and execute) require of their callers: every one of `DECIDE_REQUIRES`."""
+    return requirement_broken(DECIDE_REQUIRES, account, command, lookup) is None
+
+
+def _broken(name: str | None, of: str, values: dict[str, object]) -> ContractBroken:
+    assert name is not None, (
+        f"a condition of {of.rsplit(' of ', maxsplit=1)[-1]} failed but its table names no contract"
+    )
+    return ContractBroken(name, of, values)
+
+
 def decide_refusal(account: Account | None, command: Command, lookup: Lookup) -> ContractBroken:
     """The error for a call of `decide` that breaks `DECIDE_REQUIRES`."""
-    name = requirement_broken(DECIDE_REQUIRES, account, command, lookup)
-    assert name is not None, "decide's precondition failed but no requirement of it is broken"
-    return ContractBroken(
-        name, "a precondition of decide", {"account": account, "command": command, "lookup": lookup}
+    return _broken(
+        requirement_broken(DECIDE_REQUIRES, account, command, lookup),
+        "a precondition of decide",
+        {"account": account, "command": command, "lookup": lookup},
     )
 
 
 def fold_refusal(account: Account | None, entry: Entry, lookup: Lookup) -> ContractBroken:
     """The error for a call of `fold` that breaks `FOLD_REQUIRES`."""
-    name = requirement_broken(FOLD_REQUIRES, account, entry.command, lookup)
-    assert name is not None, "fold's precondition failed but no requirement of it is broken"
-    return ContractBroken(
-        name, "a precondition of fold", {"account": account, "entry": entry, "lookup": lookup}
+    return _broken(
+        requirement_broken(FOLD_REQUIRES, account, entry.command, lookup),
+        "a precondition of fold",
+        {"account": account, "entry": entry, "lookup": lookup},
     )
 
 
 def fold_violation(account: Account | None, entry: Entry, lookup: Lookup, result: Account) -> ContractBroken:
     """The error for a step of `fold` that breaks `FOLD_ENSURES`."""
-    name = guarantee_broken(account, entry, lookup, result)
-    assert name is not None, "fold's postcondition failed but no guarantee of it is broken"
-    return ContractBroken(
-        name,
+    return _broken(
+        guarantee_broken(account, entry, lookup, result),
         "a postcondition of fold",
         {"account": account, "entry": entry, "lookup": lookup, "result": result},
+    )
+
+
+def records_its_command(command: Command, decision: Decision) -> bool:
+    """An entry records the very command it was decided for (decide's postcondition)."""
+    return not isinstance(decision, (Applied, Refused)) or decision.command is command
+
+
+def step_broken(
+    account: Account | None, command: Command, lookup: Lookup, result: tuple[Decision, Account | None]
+) -> str | None:
+    """The first contract of decide's and fold's that a whole step breaks (`transitions.execute`):
+    decide's postcondition; for an entry, `FOLD_REQUIRES` and then `FOLD_ENSURES`; for a decision that
+    records nothing, that the account is unchanged. None if the step keeps them all."""
+    decision, after = result
+    if not records_its_command(command, decision):
+        return "the entry records this command"
+    if not isinstance(decision, (Applied, Refused)):
+        return None if after is account else "a decision that records nothing changes nothing"
+    assert after is not None, "an entry folds into an account"
+    return requirement_broken(FOLD_REQUIRES, account, command, lookup) or guarantee_broken(
+        account, decision, lookup, after
+    )
+
+
+def step_violation(
+    account: Account | None, command: Command, lookup: Lookup, result: tuple[Decision, Account | None]
+) -> ContractBroken:
+    """The error for a step of `transitions.execute` that breaks a contract of decide's or fold's."""
+    return _broken(
+        step_broken(account, command, lookup, result),
+        "a postcondition of execute (decide, then fold)",
+        {"account": account, "command": command, "lookup": lookup, "result": result},
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 import icontract
@@ -43,7 +43,7 @@ from ppk.kernel.state import (
     Settled,
     SharesSet,
 )
-from ppk.kernel.transitions import fold
+from ppk.kernel.transitions import execute, fold
 
 JAN_5 = datetime.date(2026, 1, 5)
 JAN_12 = datetime.date(2026, 1, 12)
@@ -610,18 +610,57 @@ def test_fold__i1_stored_capital_off_its_totals_raises(book) -> None:
     assert_only_contract_breaks(tampered, harmless(), "I1")
 
 
-def test_fold__i1_step_totals_that_move_unlike_the_events_raise(book, monkeypatch) -> None:
-    account = funded(book)
-    real = transitions._after
+def funds_twice(real: Callable[[Account, tuple[Event, ...]], Account]) -> Callable[..., Account]:
+    """A kernel bug in fold: Funded counted twice, consistently everywhere but against its event."""
 
-    def funds_twice(account: Account, events: tuple[Event, ...]) -> Account:
-        # A kernel bug: Funded counted twice, consistently everywhere but against its event.
+    def after(account: Account, events: tuple[Event, ...]) -> Account:
         funded = tuple(event for event in events if isinstance(event, Funded))
         return attrs.evolve(real(account, events + funded), entry_count=account.entry_count + 1)
 
-    monkeypatch.setattr(transitions, "_after", funds_twice)
+    return after
+
+
+def test_fold__i1_step_totals_that_move_unlike_the_events_raise(book, monkeypatch) -> None:
+    account = funded(book)
+    monkeypatch.setattr(transitions, "_after", funds_twice(transitions._after))
     entry = Applied(command=Fund(id="f2", account="acme", amount_minor=10), events=(Funded(amount_minor=10),))
     assert_only_contract_breaks(account, entry, "I1, step")
+
+
+def test_execute__checks_folds_contracts_in_its_one_call(book, monkeypatch) -> None:
+    """execute runs decide and fold without their own wrappers, under one contract of its own that
+    checks all of theirs: the same kernel bug is refused, named, by execute."""
+    account = funded(book)
+    monkeypatch.setattr(transitions, "_after", funds_twice(transitions._after))
+    with pytest.raises(
+        contracts.ContractBroken, match=r"(?m)^I1, step: a postcondition of execute"
+    ) as raised:
+        execute(account, Fund(id="f2", account="acme", amount_minor=10), NOTHING_RECORDED)
+    assert raised.value.contract == "I1, step"
+
+
+def test_execute__refuses_what_decide_refuses(book) -> None:
+    account = funded(book)
+    with pytest.raises(contracts.ContractBroken, match="a precondition of decide") as raised:
+        execute(account, Fund(id="f2", account="zeta", amount_minor=10), NOTHING_RECORDED)
+    assert raised.value.contract == "the account is the command's"
+    recorded = book.store.entry("acme", "f1")
+    with pytest.raises(contracts.ContractBroken) as raised:
+        execute(None, Fund(id="f1", account="acme", amount_minor=10), Lookup(entry=recorded))
+    assert raised.value.contract == "a new account has no history"
+
+
+def test_execute__an_entry_of_another_command_is_refused(book, monkeypatch) -> None:
+    account = funded(book)
+    other = Fund(id="f3", account="acme", amount_minor=10)
+    monkeypatch.setattr(
+        transitions,
+        "_decide",
+        lambda account, command, lookup: Applied(command=other, events=(Funded(amount_minor=10),)),
+    )
+    with pytest.raises(contracts.ContractBroken) as raised:
+        execute(account, Fund(id="f2", account="acme", amount_minor=10), NOTHING_RECORDED)
+    assert raised.value.contract == "the entry records this command"
 
 
 def test_fold__i2_capital_closed_past_funding_raises(book) -> None:

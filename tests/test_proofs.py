@@ -95,12 +95,13 @@ LEMMAS = {
         [
             "lambda payment_minor, remaining_minor, total_share_bp: "
             "0 < total_share_bp <= BP_PER_WHOLE and 0 < remaining_minor <= AMOUNT_MINOR_MAX "
-            "and (0 < payment_minor < payable_minor(remaining_minor, total_share_bp))",
+            "and (0 < payment_minor < remaining_minor * total_share_bp // BP_PER_WHOLE)",
         ],
         {
             "E4: a payment closes some capital, never over-closes, and leaves no stuck loss": (
                 "lambda result, remaining_minor, total_share_bp: "
-                "0 < result < remaining_minor and payable_minor(remaining_minor - result, total_share_bp) > 0"
+                "0 < result < remaining_minor "
+                "and (remaining_minor - result) * total_share_bp // BP_PER_WHOLE > 0"
             ),
         },
     ),
