@@ -252,9 +252,9 @@ def parse_date(text: str) -> datetime.date | None:
     match = _DATE.fullmatch(text)
     if match is None:
         return None
-    year, month, day = (int(group) for group in match.groups())
+    year, month, day = match.groups()
     try:
-        return datetime.date(year, month, day)
+        return datetime.date(int(year), int(month), int(day))
     except ValueError:
         return None
 
