@@ -4,8 +4,11 @@
 Core. Each command reads its account's row (and its active loss), looks up by key what the command
 names (the entry under its id, the payout it confirms), asks the pure kernel to decide and fold, and
 writes the entry, the account, and the losses and payouts it touched in the same transaction, or
-nothing. `execute_many` is group commit: many commands in one transaction, each still decided and
-written on its own, every decision returned only after the whole group committed.
+nothing. `execute_many` is group commit: many commands in one transaction, each still decided on its
+own against what the ones before it decided, every decision returned only after the whole group
+committed. A group reads its accounts and looks up its keys in a few statements, not a few per
+command, and writes each table once at its end (`_Group`): SQLAlchemy's cost per statement, not the
+database, was most of a command's time.
 
 Concurrency, by engine:
 - SQLite has one writer at a time: a write transaction starts with `BEGIN IMMEDIATE`, and a writer
@@ -42,11 +45,14 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    Select,
+    Table,
     bindparam,
     create_engine,
     event,
     insert,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -388,6 +394,28 @@ _PAYOUT: Final = select(schema.payouts).where(
     (schema.payouts.c.account == bindparam("account"))
     & (schema.payouts.c.payout_id == bindparam("payout_id"))
 )
+
+KEYS_PER_SELECT_MAX: Final = 128
+"""The most keys a group looks up (or accounts it reads) in one SELECT: a power of two, and few
+enough OR terms for SQLite's expression depth (1 000)."""
+
+
+@functools.cache
+def _by_keys(table: Table, key: str, keys: int) -> Select[Any]:
+    """The rows of `table` under `keys` (account, `key`) pairs, bound as `a0`, `k0`, `a1`, ….
+
+    An OR of equalities on the unique key, not a row-value IN: SQLite searches its index for each
+    term of an OR, but scans the whole table for `(account, key) IN (VALUES …)`, which is what
+    SQLAlchemy's `tuple_(…).in_(…)` sends it. One statement per size (a power of two; a group pads
+    its last chunk with its last key), so each size is compiled once.
+    """
+    assert keys > 0 and keys & (keys - 1) == 0, keys
+    account, named = table.c.account, table.c[key]
+    return select(table).where(
+        or_(*((account == bindparam(f"a{n}")) & (named == bindparam(f"k{n}")) for n in range(keys)))
+    )
+
+
 _LEDGER_PAGE: Final = (
     select(schema.ledger.c.seq, schema.ledger.c.entry, schema.ledger.c.hash)
     .where((schema.ledger.c.account == bindparam("account")) & (schema.ledger.c.seq > bindparam("seq")))
@@ -581,8 +609,18 @@ def _recorded(connection: Connection, account_id: str, command_id: str) -> Entry
     return None if data is None else decode_entry(data)
 
 
+Key = tuple[str, str]
+"""An account and an id under it: a command id (the ledger) or a payout id (the outbox)."""
+
+
 class _Group:
-    """One transaction's commands: decided in order, each against what the ones before it wrote."""
+    """One transaction's commands: decided in order, each against what the ones before it wrote.
+
+    A group reads in a few statements, whatever its size: its accounts, then every entry and payout
+    its commands name, by key. It keeps what it read and what it decided in memory, so a command sees
+    the ones before it in the group; and it writes once, at the end: the ledger's new entries, then
+    each touched account, loss and payout in its final state, one statement per table and kind.
+    """
 
     def __init__(self, connection: Connection, postgresql: bool) -> None:
         self._connection = connection
@@ -590,24 +628,128 @@ class _Group:
         self._accounts: dict[str, tuple[Account, bytes] | None] = {}
         """The accounts this transaction has read (and, on PostgreSQL, locked) or written, as they are
         now, each with its chain head; None for an account that does not exist."""
+        self._stored: dict[str, int] = {}
+        """Each existing account's `entry_count` in its database row: the version its update compares."""
+        self._known_whole: set[str] = set()
+        """The accounts for which `_entries` and `_payouts` hold every key of this group that is used:
+        read once no other writer could write them (SQLite's write lock, or the account's row lock),
+        or opened by this group. Any other account's keys are read when needed."""
+        self._entries: dict[Key, Entry] = {}
+        """The entries under the group's (account, command id) keys: read, or recorded by the group."""
+        self._payouts: dict[Key, Payout] = {}
+        """The payouts under the group's (account, payout id) keys: read, or written by the group."""
+        self._new_entries: list[dict[str, Any]] = []
+        """The ledger rows the group recorded (but for accounts it opened), in the order recorded."""
+        self._losses: dict[Key, dict[str, Any]] = {}
+        """Each loss the group touched, by (account, opened_by): its row as it stands now."""
+        self._new_losses: set[Key] = set()
+        self._new_payouts: set[Key] = set()
+        self._confirmed_payouts: set[Key] = set()
+        """The payouts that were pending before the group and that it confirmed."""
 
     def run(self, commands: Sequence[Command]) -> list[Decision]:
-        if self._postgresql:
-            self._lock({command.account for command in commands if command_rejection(command) is None})
-        return [self._one(command) for command in commands]
+        # An id or account outside the rules is refused before it is looked for (no SQL meets it).
+        rejections = [command_rejection(command) for command in commands]
+        pairs = list(zip(commands, rejections, strict=True))
+        formed = [command for command, rejection in pairs if rejection is None]
+        self._read_accounts(sorted({command.account for command in formed}))
+        self._look_up(formed)
+        decisions = [
+            rejection if rejection is not None else self._one(command) for command, rejection in pairs
+        ]
+        self._flush()
+        return decisions
 
-    def _lock(self, account_ids: set[str]) -> None:
-        """Lock the group's existing accounts in one order (no two groups deadlock on them); read them."""
-        locked = list(self._connection.execute(_LOCK_ACCOUNTS, {"accounts": sorted(account_ids)}).scalars())
+    # Reading -------------------------------------------------------------------------------------
+
+    def _read_accounts(self, account_ids: list[str]) -> None:
+        """Read the group's accounts (on PostgreSQL, lock those that exist, in one order, first)."""
+        if self._postgresql:
+            self._lock(account_ids)
+            return
+        # SQLite: the write lock is held (BEGIN IMMEDIATE), so nothing read here can change under us.
+        for start in range(0, len(account_ids), KEYS_PER_SELECT_MAX):
+            chunk = account_ids[start : start + KEYS_PER_SELECT_MAX]
+            if len(chunk) == 1:
+                rows = self._connection.execute(_ACCOUNT, {"account": chunk[0]})
+            else:
+                rows = self._connection.execute(_ACCOUNTS, {"accounts": chunk})
+            for row in rows:
+                self._known(row)
+            for account_id in chunk:
+                self._accounts.setdefault(account_id, None)
+            self._known_whole.update(chunk)
+
+    def _lock(self, account_ids: list[str]) -> None:
+        """Lock the group's existing accounts in one order (no two groups deadlock on them); read them.
+        An account not there yet is read when its first command comes (`_read`): another writer may
+        open it meanwhile."""
+        locked = list(self._connection.execute(_LOCK_ACCOUNTS, {"accounts": account_ids}).scalars())
         if locked:
             for row in self._connection.execute(_ACCOUNTS, {"accounts": locked}):
-                self._accounts[row.account] = account_from_row(row), row.chain_head
+                self._known(row)
+        self._known_whole.update(locked)
+
+    def _read(self, account_id: str) -> tuple[Account, bytes] | None:
+        """PostgreSQL: an account the group did not lock at its start, once locked; None if it does
+        not exist. Its keys are not known whole: another writer may have written them."""
+        self._connection.execute(_LOCK_ACCOUNT, {"account": account_id})
+        row = self._connection.execute(_ACCOUNT, {"account": account_id}).first()
+        return None if row is None else self._known(row)
+
+    def _known(self, row: Row[Any]) -> tuple[Account, bytes]:
+        known = self._accounts[row.account] = account_from_row(row), row.chain_head
+        self._stored[row.account] = row.entry_count
+        return known
+
+    def _look_up(self, commands: Sequence[Command]) -> None:
+        """spec.md#storage: the entries and payouts the commands on existing accounts name, by key,
+        in a few statements (not one per command)."""
+        entries: dict[Key, None] = {}
+        payouts: dict[Key, None] = {}
+        for named_by in commands:
+            account_id = named_by.account
+            if account_id not in self._known_whole or self._accounts[account_id] is None:
+                continue
+            entries[account_id, named_by.id] = None
+            payout_id = payout_looked_up(named_by)
+            if payout_id is not None:
+                payouts[account_id, payout_id] = None
+        for row in self._rows_by_keys(schema.ledger, "command_id", list(entries)):
+            self._entries[row.account, row.command_id] = decode_entry(row.entry)
+        for row in self._rows_by_keys(schema.payouts, "payout_id", list(payouts)):
+            self._payouts[row.account, row.payout_id] = payout_from_row(row)
+
+    def _rows_by_keys(self, table: Table, key: str, keys: list[Key]) -> Iterator[Row[Any]]:
+        for start in range(0, len(keys), KEYS_PER_SELECT_MAX):
+            chunk = keys[start : start + KEYS_PER_SELECT_MAX]
+            size = 1 << (len(chunk) - 1).bit_length()
+            chunk += [chunk[-1]] * (size - len(chunk))
+            values = {}
+            for n, (account_id, named) in enumerate(chunk):
+                values[f"a{n}"], values[f"k{n}"] = account_id, named
+            yield from self._connection.execute(_by_keys(table, key, size), values)
+
+    def _lookup(self, command: Command) -> Lookup:
+        """spec.md#storage: by key, what the account's history holds for this command."""
+        account_id, whole = command.account, command.account in self._known_whole
+        entry = self._entries.get((account_id, command.id))
+        if entry is None and not whole:
+            entry = _recorded(self._connection, account_id, command.id)
+        named = payout_looked_up(command)
+        payout = None
+        if named is not None:
+            payout = self._payouts.get((account_id, named))
+            if payout is None and not whole:
+                row = self._connection.execute(_PAYOUT, {"account": account_id, "payout_id": named}).first()
+                payout = None if row is None else payout_from_row(row)
+        if entry is None and payout is None:
+            return NOTHING_RECORDED
+        return Lookup(entry=entry, payout=payout)
+
+    # Deciding ------------------------------------------------------------------------------------
 
     def _one(self, command: Command) -> Decision:
-        # An id or account outside the rules is refused before it is looked for (no SQL meets it).
-        rejection = command_rejection(command)
-        if rejection is not None:
-            return rejection
         account_id = command.account
         if account_id not in self._accounts:
             self._accounts[account_id] = self._read(account_id)
@@ -632,84 +774,110 @@ class _Group:
             return decision
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _read(self, account_id: str) -> tuple[Account, bytes] | None:
-        """The account and its chain head, once locked (PostgreSQL); None if it does not exist."""
-        if self._postgresql:
-            self._connection.execute(_LOCK_ACCOUNT, {"account": account_id})
-        row = self._connection.execute(_ACCOUNT, {"account": account_id}).first()
-        return None if row is None else (account_from_row(row), row.chain_head)
-
     def _decide(self, known: tuple[Account, bytes] | None, command: Command) -> Decision:
         before, head = known if known is not None else (None, genesis(command.account))
         lookup = NOTHING_RECORDED if before is None else self._lookup(command)
         decision, after = execute(before, command, lookup)
         if isinstance(decision, (Applied, Refused)):
             assert after is not None
-            self._accounts[command.account] = after, self._write(before, head, decision, after)
+            self._accounts[command.account] = after, self._record(before, head, decision, after)
         return decision
 
-    def _lookup(self, command: Command) -> Lookup:
-        """spec.md#storage: by key, what the account's history holds for this command."""
-        entry = _recorded(self._connection, command.account, command.id)
-        named = payout_looked_up(command)
-        payout = None
-        if named is not None:
-            row = self._connection.execute(_PAYOUT, {"account": command.account, "payout_id": named}).first()
-            payout = None if row is None else payout_from_row(row)
-        if entry is None and payout is None:
-            return NOTHING_RECORDED
-        return Lookup(entry=entry, payout=payout)
+    # Writing -------------------------------------------------------------------------------------
 
-    def _write(self, before: Account | None, head: bytes, entry: Entry, after: Account) -> bytes:
-        """The entry chained on `head`, the account after it, and the losses and payouts it touched;
-        the account's new chain head (docs/audit.md §1)."""
-        connection, account_id = self._connection, after.id
+    def _record(self, before: Account | None, head: bytes, entry: Entry, after: Account) -> bytes:
+        """Keep the entry chained on `head`, and what it wrote, for `_flush`; the account's new chain
+        head (docs/audit.md §1). An account's first entry is written at once, with its row: on
+        PostgreSQL its unique keys are what tells two writers opening it apart (`_one`)."""
+        account_id = after.id
         data = encode_entry(entry)
         head = chained(head, data)
-        connection.execute(
-            _INSERT_ENTRY,
-            {
-                "account": account_id,
-                "seq": after.entry_count,
-                "command_id": entry.command.id,
-                "entry": data,
-                "hash": head,
-            },
-        )
+        row = {
+            "account": account_id,
+            "seq": after.entry_count,
+            "command_id": entry.command.id,
+            "entry": data,
+            "hash": head,
+        }
+        losses = losses_written(before, entry, after)
+        payouts = payouts_written(entry)
         if before is None:
-            connection.execute(_INSERT_ACCOUNT, {**account_row(after), "chain_head": head})
+            # Only open_account applies to no account, and it touches no loss or payout.
+            assert not losses and not payouts, entry
+            self._connection.execute(_INSERT_ENTRY, row)
+            self._connection.execute(_INSERT_ACCOUNT, {**account_row(after), "chain_head": head})
+            self._stored[account_id] = after.entry_count
+            self._known_whole.add(account_id)
         else:
-            # Compare and set: the row is locked, so its version can only be the one that was read.
-            values = account_row(after)
-            values.update(b_account=account_id, b_entry_count=before.entry_count, chain_head=head)
-            del values["account"]
-            if connection.execute(_UPDATE_ACCOUNT, values).rowcount != 1:
-                raise AssertionError(f"account {account_id!r} changed under its lock")
+            self._new_entries.append(row)
+        self._entries[account_id, entry.command.id] = entry
         events = entry.events if isinstance(entry, Applied) else ()
-        opened = {event.opened_by for event in events if isinstance(event, LossOpened)}
-        for loss in losses_written(before, entry, after):
-            row = loss_row(account_id, loss)
-            if loss.opened_by in opened:
-                connection.execute(_INSERT_LOSS, row)
-            else:
-                row.update(b_account=row.pop("account"), b_opened_by=row.pop("opened_by"))
-                connection.execute(_UPDATE_LOSS, row)
-        for payout in payouts_written(entry):
+        for loss in losses:
+            key = account_id, loss.opened_by
+            self._losses[key] = loss_row(account_id, loss)
+            if any(isinstance(event, LossOpened) and event.opened_by == loss.opened_by for event in events):
+                self._new_losses.add(key)
+        for payout in payouts:
+            key = account_id, payout.id
+            self._payouts[key] = payout
             if payout.status is PayoutStatus.PENDING:
-                connection.execute(
-                    _INSERT_PAYOUT,
+                self._new_payouts.add(key)
+            elif key not in self._new_payouts:
+                self._confirmed_payouts.add(key)
+        return head
+
+    def _flush(self) -> None:
+        """Write what the group recorded, each row in its final state: the ledger first, in (account,
+        seq) order, then each account, loss and payout it touched, one statement per table and kind."""
+        connection = self._connection
+        if self._new_entries:
+            self._new_entries.sort(key=lambda row: (row["account"], row["seq"]))
+            connection.execute(_INSERT_ENTRY, self._new_entries)
+        updates = []
+        for account_id, entry_count in sorted(self._stored.items()):
+            known = self._accounts[account_id]
+            assert known is not None
+            after, head = known
+            if after.entry_count == entry_count:
+                continue
+            values = account_row(after)
+            del values["account"]
+            values.update(b_account=account_id, b_entry_count=entry_count, chain_head=head)
+            updates.append(values)
+        # Compare and set: each row is locked, so its version can only be the one that was read. Each
+        # update matches at most its account's row, so the sum of rows matched tells every one did.
+        if updates and connection.execute(_UPDATE_ACCOUNT, updates).rowcount != len(updates):
+            raise AssertionError("an account changed under its lock")
+        new_losses, old_losses = [], []
+        for key, row in sorted(self._losses.items()):
+            if key in self._new_losses:
+                new_losses.append(row)
+            else:
+                values = dict(row)
+                values.update(b_account=values.pop("account"), b_opened_by=values.pop("opened_by"))
+                old_losses.append(values)
+        # Updates first: a loss closed here frees the account's one active loss for a loss opened here.
+        if old_losses:
+            connection.execute(_UPDATE_LOSS, old_losses)
+        if new_losses:
+            connection.execute(_INSERT_LOSS, new_losses)
+        if self._new_payouts:
+            connection.execute(
+                _INSERT_PAYOUT,
+                [
                     {
                         "account": account_id,
-                        "payout_id": payout.id,
-                        "amount_minor": payout.amount_minor,
-                        "status": payout.status.value,
-                    },
-                )
-            elif (
-                connection.execute(
-                    _CONFIRM_PAYOUT, {"b_account": account_id, "b_payout_id": payout.id}
-                ).rowcount
-                != 1
-            ):
-                raise AssertionError(f"payout {payout.id!r} was not pending under its account's lock")
-        return head
+                        "payout_id": payout_id,
+                        "amount_minor": self._payouts[account_id, payout_id].amount_minor,
+                        "status": self._payouts[account_id, payout_id].status.value,
+                    }
+                    for account_id, payout_id in sorted(self._new_payouts)
+                ],
+            )
+        if self._confirmed_payouts:
+            confirmed = [
+                {"b_account": account_id, "b_payout_id": payout_id}
+                for account_id, payout_id in sorted(self._confirmed_payouts)
+            ]
+            if connection.execute(_CONFIRM_PAYOUT, confirmed).rowcount != len(confirmed):
+                raise AssertionError("a payout was not pending under its account's lock")

@@ -448,7 +448,8 @@ def raw_connection(path: Path) -> sqlite3.Connection:
 
 # --- Section 1 and 2: the store next to a raw sqlite3 loop ----------------------------------------
 
-Statement = tuple[str, tuple[Any, ...]]
+Statement = tuple[str, Any]
+"""SQL and its parameters: a tuple, or for an executemany a list of tuples."""
 
 
 @attrs.define
@@ -460,12 +461,16 @@ class Capture:
     def start(self) -> None:
         self.transactions.append([])
 
-    def on_execute(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+    def on_execute(
+        self, _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool
+    ) -> None:
         verb = statement.split(None, 1)[0].upper()
         if verb == "BEGIN":
             return
         require(verb in ("INSERT", "UPDATE", "SELECT"), f"the store sent {statement[:40]!r}")
-        self.transactions[-1].append((statement, tuple(parameters)))
+        # A group writes each table in one executemany: a list of rows, which the raw loop sends so too.
+        rows = [tuple(row) for row in parameters] if many else tuple(parameters)
+        self.transactions[-1].append((statement, rows))
 
 
 def _verb(statement: Statement) -> str:
@@ -489,7 +494,7 @@ def capture(path: Path, stream: Stream, group: int) -> list[list[Statement]]:
     return captured.transactions
 
 
-RawTransaction = list[tuple[str, tuple[Any, ...], bool]]
+RawTransaction = list[tuple[str, Any, bool]]
 
 
 def raw_transactions(captured: list[list[Statement]], reads: bool) -> list[RawTransaction]:
@@ -532,14 +537,15 @@ def time_raw(path: Path, transactions: Sequence[RawTransaction]) -> Timing:
     """Time the captured statements with `sqlite3`, each transaction `BEGIN IMMEDIATE` to
     `COMMIT`, with the store's durability; the rows are computed beforehand."""
     with contextlib.closing(raw_connection(path)) as connection:
-        execute = connection.execute
+        execute, executemany = connection.execute, connection.executemany
         gc.collect()
         cpu_start = time.process_time()
         start = time.perf_counter()
         for transaction in transactions:
             execute("BEGIN IMMEDIATE")
             for sql, parameters, fetch in transaction:
-                cursor = execute(sql, parameters)
+                send = executemany if type(parameters) is list else execute
+                cursor = send(sql, parameters)
                 if fetch:
                     cursor.fetchall()
             execute("COMMIT")

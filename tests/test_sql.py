@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, UniqueConstraint, inspect, text
+from sqlalchemy import Engine, UniqueConstraint, event, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 import ppk.adapters.sql
@@ -813,6 +813,41 @@ def test_postgresql__a_writer_waits_only_for_its_own_account(postgres_url: str) 
             assert outcome(same.result(timeout=10)) == "applied"
     finally:
         holder.close()
+        store.close()
+
+
+def test_postgresql__a_group_reads_afresh_an_account_another_writer_opened_under_it(
+    postgres_url: str,
+) -> None:
+    """An account that did not exist when a group locked its accounts is opened, and a command
+    recorded on it, by another writer before the group reaches it: the group's command under that id
+    is a duplicate, read from the database, not decided again from what the group looked up first."""
+    store, other = open_store(postgres_url), open_store(postgres_url)
+    try:
+        store.execute(opened("a"))
+        interleaved: list[list[Decision]] = []
+
+        def other_writer_commits(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+            # After the group's lookups by key, before its commands: the other writer opens b.
+            if not interleaved and statement.startswith("SELECT ledger."):
+                interleaved.append(
+                    other.execute_many([opened("b"), Fund(id="f", account="b", amount_minor=7)])
+                )
+
+        event.listen(store.engine, "after_cursor_execute", other_writer_commits)
+        try:
+            decisions = store.execute_many(
+                [Fund(id="f", account="a", amount_minor=1), Fund(id="f", account="b", amount_minor=7)]
+            )
+        finally:
+            event.remove(store.engine, "after_cursor_execute", other_writer_commits)
+        assert [[outcome(decision) for decision in group] for group in interleaved] == [["applied"] * 2]
+        assert [outcome(decision) for decision in decisions] == ["applied", "repeated:applied"]
+        funded = store.account("b")
+        assert funded is not None and (funded.funding_minor, funded.entry_count) == (7, 2)
+        assert_consistent(store)
+    finally:
+        other.close()
         store.close()
 
 

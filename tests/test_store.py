@@ -19,7 +19,7 @@ from pathlib import Path
 import attrs
 import icontract
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 import ppk.adapters.sql
 import ppk.adapters.store
@@ -774,6 +774,169 @@ def test_execute_many__a_duplicate_within_one_group_is_repeated(sql_store: SqlSt
     assert (decisions[5], decisions[6]) == (refused, Repeated(entry=refused))
     account = the_account(sql_store)
     assert (account.funding_minor, account.entry_count) == (5, 3)
+
+
+def test_execute_many__a_command_repeated_in_its_group_is_answered_from_the_group(
+    sql_store: SqlStore,
+) -> None:
+    """On an account the group did not open: an id recorded earlier in the group is repeated (or a
+    conflict) from what the group recorded, one recorded before the group from the database."""
+    with_a_pending_payout(sql_store)
+    decisions = sql_store.execute_many(
+        [
+            Fund(id="f2", account="acme", amount_minor=5),
+            Fund(id="f2", account="acme", amount_minor=5),
+            Fund(id="f2", account="acme", amount_minor=6),
+            Fund(id="f", account="acme", amount_minor=100_000),
+            Settle(id="s", account="acme", payment_minor=5),
+            Settle(id="s", account="acme", payment_minor=5),
+        ]
+    )
+    assert [outcome(decision) for decision in decisions] == [
+        "applied",
+        "repeated:applied",
+        "rejected:idempotency_conflict",
+        "repeated:applied",
+        "refused:no_active_loss",
+        "repeated:refused:no_active_loss",
+    ]
+    assert decisions[1] == Repeated(entry=store_entry(sql_store, "f2"))
+    assert [entry.command.id for entry in sql_store.ledger("acme")] == ["o", "f", "b", "f2", "s"]
+    assert the_account(sql_store).funding_minor == 100_005
+
+
+def test_execute_many__a_payout_withdrawn_in_the_group_is_confirmed_in_it(sql_store: SqlStore) -> None:
+    """A confirmation sees the payout withdrawn earlier in its group (stored confirmed at once) and
+    the one pending from before it (confirmed); confirming either again in the group changes nothing."""
+    with_a_pending_payout(sql_store)
+    decisions = sql_store.execute_many(
+        [
+            RecordBalance(id="b2", account="acme", balance_minor=140_000),
+            ConfirmPayout(id="c1", account="acme", payout="acme:b2"),
+            ConfirmPayout(id="c2", account="acme", payout="acme:b2"),
+            ConfirmPayout(id="c3", account="acme", payout="acme:b"),
+            ConfirmPayout(id="c4", account="acme", payout="acme:b"),
+            ConfirmPayout(id="c5", account="acme", payout="acme:b3"),
+        ]
+    )
+    assert [outcome(decision) for decision in decisions] == ["applied"] * 5 + ["refused:unknown_payout"]
+    confirmed = PayoutStatus.CONFIRMED
+    assert sql_store.payouts("acme") == [
+        Payout(id="acme:b", amount_minor=30_000, status=confirmed),
+        Payout(id="acme:b2", amount_minor=40_000, status=confirmed),
+    ]
+    account = the_account(sql_store)
+    assert (account.payout_confirmed_count, account.payout_confirmed_minor) == (2, 70_000)
+    assert list(sql_store.pending_payouts()) == []
+
+
+class Died(Exception):  # noqa: N818 (a death is an event, as faults.Crash)
+    """The connection dying under a group, after one of its writes."""
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        "INSERT INTO ledger",
+        "UPDATE accounts",
+        "UPDATE losses",
+        "INSERT INTO losses",
+        "INSERT INTO payouts",
+        "UPDATE payouts",
+    ],
+)
+def test_execute_many__a_group_that_dies_after_any_write_leaves_nothing(
+    sql_backend: Backend, write: str
+) -> None:
+    """A group writes at its end, the ledger first; dying after any of its writes keeps none of them
+    (the ids stay free), and the group sent again applies. The group closes a loss from before it and
+    opens another (the one active loss per account holds at the end), withdraws a profit and
+    confirms the payout pending from before it."""
+    store = sql_backend.store
+    assert isinstance(store, SqlStore)
+    with_a_pending_payout(store)
+    assert outcome(store.execute(RecordBalance(id="b1", account="acme", balance_minor=90_000))) == "applied"
+    before = snapshot(store)
+    group: list[Command] = [
+        Settle(id="s", account="acme", payment_minor=1_000),
+        RecordBalance(id="b2", account="acme", balance_minor=120_000),
+        ConfirmPayout(id="c", account="acme", payout="acme:b"),
+        RecordBalance(id="b3", account="acme", balance_minor=80_000),
+        opened("beta"),
+        Fund(id="f", account="beta", amount_minor=5),
+    ]
+
+    def die(_connection: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if statement.upper().startswith(write.upper()):
+            raise Died(write)
+
+    event.listen(store.engine, "after_cursor_execute", die)
+    try:
+        with pytest.raises(Died):
+            store.execute_many(group)
+    finally:
+        event.remove(store.engine, "after_cursor_execute", die)
+    assert snapshot(store) == before
+    reopened = sql_backend.reopen()
+    assert snapshot(reopened) == before
+    assert isinstance(reopened, SqlStore)
+    assert [outcome(decision) for decision in reopened.execute_many(group)] == ["applied"] * 6
+    account = the_account(reopened)
+    assert account.loss is not None and account.loss.opened_by == "b3"
+    assert [payout.status for payout in reopened.payouts("acme")] == [
+        PayoutStatus.CONFIRMED,
+        PayoutStatus.PENDING,
+    ]
+
+
+def test_execute_many__reads_and_writes_in_statements_bounded_whatever_the_group_size(
+    sql_store: SqlStore,
+) -> None:
+    """spec.md#database: a group reads its accounts, then the entries and payouts its commands name,
+    by key, and writes each table once: as many statements for 120 commands as for 12."""
+    accounts = [f"a{n}" for n in range(4)]
+    sql_store.execute_many([opened(account) for account in accounts])
+    counted: list[str] = []
+
+    def count(_connection: object, _cursor: object, statement: str, *_rest: object) -> None:
+        counted.append(statement.split(None, 1)[0].upper())
+
+    def statements(prefix: str, size: int) -> list[str]:
+        group: list[Command] = []
+        for n in range(size):
+            account = accounts[n % len(accounts)]
+            if n % 4 == 3:  # a repeat of the command three before, on the same account
+                group.append(
+                    group[-3]
+                    if n % 8 == 3
+                    else ConfirmPayout(id=f"{prefix}c{n}", account=account, payout="x")
+                )
+            else:
+                group.append(Fund(id=f"{prefix}{n}", account=account, amount_minor=1))
+        counted.clear()
+        event.listen(sql_store.engine, "before_cursor_execute", count)
+        try:
+            sql_store.execute_many(group)
+        finally:
+            event.remove(sql_store.engine, "before_cursor_execute", count)
+        return sorted(counted)
+
+    small, large = statements("s", 12), statements("l", 120)
+    assert small == large
+    assert len(large) <= 7, large
+
+
+def test_execute_many__looks_up_more_keys_than_one_select_holds(sql_store: SqlStore) -> None:
+    """A group's keys beyond one SELECT's `KEYS_PER_SELECT_MAX` are looked up too: every command of a
+    large group sent again is repeated, and nothing is recorded twice."""
+    size = 2 * ppk.adapters.sql.KEYS_PER_SELECT_MAX + 3
+    accounts = [f"a{n}" for n in range(3)]
+    group: list[Command] = [opened(account) for account in accounts]
+    group += [Fund(id=f"f{n}", account=accounts[n % 3], amount_minor=1) for n in range(size)]
+    assert {outcome(decision) for decision in sql_store.execute_many(group)} == {"applied"}
+    again = sql_store.execute_many(group)
+    assert {outcome(decision) for decision in again} == {"repeated:applied"}
+    assert sum(the_account(sql_store, account).entry_count for account in accounts) == size + 3
 
 
 def test_execute_many__results_come_in_the_order_of_the_commands(sql_store: SqlStore) -> None:
