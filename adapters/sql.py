@@ -34,13 +34,9 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Connection,
     Engine,
@@ -222,10 +218,20 @@ def _sqlite_engine(url: URL) -> Engine:
 
 # --- Schema versions -------------------------------------------------------------------------------
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+SCHEMA_HEAD: Final = "0002"
+"""The schema version this ppk writes, the head of its migrations (a test holds it to Alembic's): a
+database already at it is opened without importing Alembic, a third of a durable command's start-up."""
+
 _MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
 
 
 def _config(location: Path) -> Config:
+    from alembic.config import Config  # noqa: PLC0415 (only to create, upgrade or refuse a schema)
+
     config = Config()
     config.set_main_option("script_location", str(location))
     return config
@@ -234,6 +240,8 @@ def _config(location: Path) -> Config:
 @functools.cache
 def _scripts(location: Path) -> ScriptDirectory:
     """The migrations, read once per process: a store reopened many times reads them once."""
+    from alembic.script import ScriptDirectory  # noqa: PLC0415
+
     return ScriptDirectory.from_config(_config(location))
 
 
@@ -257,6 +265,15 @@ _SCHEMA_LOCK_KEY: Final = 0x70706B  # "ppk"
 """The PostgreSQL advisory lock that serialises schema checks and upgrades across processes."""
 
 
+def _stored_revision(connection: Connection) -> str | None:
+    """The schema version Alembic recorded in the database, read without Alembic; None when there is
+    none (no `alembic_version` table, or not exactly one row in it)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return rows[0] if len(rows) == 1 else None
+
+
 def _schema_version(
     url: URL, engine: Engine, *, upgrade: bool, create: bool = True
 ) -> tuple[str | None, str]:
@@ -267,6 +284,11 @@ def _schema_version(
         if is_postgresql(engine):
             # Two processes opening one new database: the second waits, then finds the schema there.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        if _stored_revision(connection) == SCHEMA_HEAD:
+            return SCHEMA_HEAD, SCHEMA_HEAD
+        from alembic import command  # noqa: PLC0415 (the rare path: create, upgrade or refuse)
+        from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+
         config, scripts = _alembic(connection)
         revision = MigrationContext.configure(connection).get_current_revision()
         head = scripts.get_current_head()

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 import ppk.adapters.sql
 from ppk.adapters import schema
 from ppk.adapters.sql import (
+    SCHEMA_HEAD,
     SqlStore,
     database_url,
     make_engine,
@@ -421,12 +422,31 @@ def test_database__refuses_a_second_ledger_row_under_one_command_id(store: SqlSt
 # --- Schema versions -------------------------------------------------------------------------------
 
 
+def test_open_store__at_the_head_opens_without_alembic(tmp_path: Path) -> None:
+    """A database already at this ppk's schema version is opened without importing Alembic (a third
+    of a durable command's start-up); one that is not goes through Alembic and is refused as before."""
+    database = tmp_path / "at-head.db"
+    open_store(str(database)).close()
+    script = (
+        "import sys\n"
+        "from ppk.adapters.sql import open_store\n"
+        f"open_store({str(database)!r}).close()\n"
+        "print(sorted(m for m in sys.modules if m == 'alembic' or m.startswith('alembic.')))\n"
+    )
+    opened = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert opened.stdout.strip() == "[]"
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(DatabaseError, match="schema version 9999"):
+        open_store(str(database))
+
+
 def test_open_store__gives_an_empty_database_the_schema(url: str) -> None:
     """An empty database is brought to this ppk's schema version on first open."""
     assert table_names(url) == []
     open_store(url).close()
     assert table_names(url) == PPK_TABLES
-    assert version_of(url) == [schema_head()] == ["0002"]
+    assert version_of(url) == [schema_head()] == [SCHEMA_HEAD] == ["0002"]
     # Opening again leaves it as it is.
     open_store(url).close()
     assert version_of(url) == ["0002"]
@@ -456,6 +476,7 @@ def test_open_store__refuses_an_older_schema_naming_ppk_db_upgrade(
     open_store(url).close()
     today = schema_head()
     monkeypatch.setattr(ppk.adapters.sql, "_MIGRATIONS", newer_migrations(tmp_path))
+    monkeypatch.setattr(ppk.adapters.sql, "SCHEMA_HEAD", "9000")  # as that ppk's constant says
     assert schema_head() == "9000"
     with pytest.raises(DatabaseError) as refused:
         open_store(url)
