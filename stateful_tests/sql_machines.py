@@ -296,6 +296,11 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             )
         if forged.chained:
             check("chain" not in checks, f"{name}: rehashed whole, the chain cannot tell: {sorted(checks)}")
+        for words in forged.says:
+            check(
+                any(words in finding.found for finding in report.findings),
+                f"{name}: no finding says {words!r}: {report.findings}",
+            )
         unfoldable = [finding for finding in report.findings if finding.expected == UNFOLDABLE]
         if forged.unfoldable is not None:
             check(

@@ -104,6 +104,8 @@ class SqlForgery:
     """Every hash and the chain head recomputed: the chain cannot tell."""
     unfoldable: int | None = None
     """The position of an entry the kernel cannot fold: the audit must say so there."""
+    says: tuple[str, ...] = ()
+    """Words each of which some finding's `found` must contain: which row, which figure."""
 
 
 def _evolve_rows(rows: Rows, **changes: Any) -> Rows:
@@ -232,6 +234,7 @@ def loss_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         rows=_evolve_rows(honest, losses=[stray, *losses]),
         found=frozenset({(None, "losses")}),
         exact=True,
+        says=(f"loss {STRAY_LOSS!r}",),
     )
     for index, loss in enumerate(losses[:1]):
         shares = loss["my_share_bp"] + loss["company_share_bp"]
@@ -262,6 +265,7 @@ def loss_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
             rows=_evolve_rows(honest, losses=[stray, *changed]),
             found=frozenset({(None, "losses")}),
             whole=True,
+            says=(f"loss {STRAY_LOSS!r}", f"loss {loss['opened_by']!r} {field}"),
         )
         yield SqlForgery(
             name=f"loss {loss['opened_by']!r} deleted",
