@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from ppk.adapters import schema
 from ppk.adapters.canonical import decode_entry, encode_entry
 from ppk.adapters.chain import chained, genesis
-from ppk.adapters.sql import account_row, is_postgresql
+from ppk.adapters.sql import account_row, is_postgresql, loss_row
 from ppk.kernel.state import REFUSAL_CODES, Account, Entry, Payout, Refused
 from ppk.stateful_tests import tampering
 
@@ -292,6 +292,28 @@ def payout_row_forgeries(honest: Rows, account: Account, payouts: Sequence[Payou
             rows=_evolve_rows(honest, payouts=rows),
             found=frozenset({(None, "payouts")} | {(None, name) for name in forged.breaks}),
             exact=True,
+        )
+
+
+def account_row_forgeries(honest: Rows, account: Account, payouts: Sequence[Payout]) -> Iterator[SqlForgery]:
+    """`tampering`'s forgeries of the stored account (spec.md#e6), written as its row and its active
+    loss's: the audit names the invariants each breaks, and the projection, never at an entry."""
+    for forged in tampering.account_forgeries(account, payouts):
+        if forged.payouts is not None:
+            continue
+        losses = list(honest.losses)
+        if forged.account is not None and forged.account.loss is not None:
+            active = account.loss.opened_by if account.loss is not None else None
+            losses = [row for row in losses if row["opened_by"] != active]
+            losses.append(loss_row(account.id, forged.account.loss))
+        rows = () if forged.account is None else (honest.account[0] | account_row(forged.account),)
+        if rows == honest.account and sorted(losses, key=str) == sorted(honest.losses, key=str):
+            continue  # nothing a row holds was changed
+        yield SqlForgery(
+            name=f"account: {forged.name}",
+            rows=_evolve_rows(honest, account=rows, losses=losses),
+            breaks=forged.breaks,
+            whole=True,
         )
 
 
