@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 from sqlalchemy import Connection, Engine, insert, select, text
@@ -22,7 +22,7 @@ from ppk.adapters import schema
 from ppk.adapters.canonical import decode_entry, encode_entry
 from ppk.adapters.chain import chained, genesis
 from ppk.adapters.sql import account_row, is_postgresql, loss_row
-from ppk.kernel.state import REFUSAL_CODES, Account, Entry, Payout, Refused
+from ppk.kernel.state import REFUSAL_CODES, Account, Applied, Entry, Payout, Refused
 from ppk.stateful_tests import tampering
 
 TABLES: Final = (schema.ledger, schema.accounts, schema.losses, schema.payouts)
@@ -115,18 +115,20 @@ def _evolve_rows(rows: Rows, **changes: Any) -> Rows:
 def _bumped(entry: Entry) -> Entry | None:
     """The entry with its first figure (a `_minor` or `_bp` field of an event, else of its command) one
     unit up; None if it has none."""
-    for position, event in enumerate(getattr(entry, "events", ())):
-        for field in attrs.fields(type(event)):
-            value = getattr(event, field.name)
-            if field.name.endswith(("_minor", "_bp")) and isinstance(value, int):
-                events = list(entry.events)  # type: ignore[union-attr]
-                events[position] = attrs.evolve(event, **{field.name: value + 1})
-                return attrs.evolve(entry, events=tuple(events))
+    if isinstance(entry, Applied):
+        for position, event in enumerate(entry.events):
+            for field in attrs.fields(type(event)):
+                value = getattr(event, field.name)
+                if field.name.endswith(("_minor", "_bp")) and isinstance(value, int):
+                    events = list(entry.events)
+                    events[position] = cast(Any, attrs.evolve)(event, **{field.name: value + 1})
+                    return attrs.evolve(entry, events=tuple(events))
     command = entry.command
     for field in attrs.fields(type(command)):
         value = getattr(command, field.name)
         if field.name.endswith(("_minor", "_bp")) and isinstance(value, int):
-            return attrs.evolve(entry, command=attrs.evolve(command, **{field.name: value + 1}))
+            bumped: Any = cast(Any, attrs.evolve)(command, **{field.name: value + 1})
+            return cast(Any, attrs.evolve)(entry, command=bumped)  # type: ignore[no-any-return]
     return None
 
 
