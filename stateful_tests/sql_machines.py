@@ -12,40 +12,34 @@ from __future__ import annotations
 import itertools
 import tempfile
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from hypothesis.stateful import invariant
-from sqlalchemy import text, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ppk.adapters import schema
-from ppk.adapters.audit import audit
-from ppk.adapters.sql import SqlStore, account_row, is_postgresql, open_store
+from ppk.adapters.audit import Report, audit
+from ppk.adapters.chain import chained, digest_root, genesis, leaf, root_from_path
+from ppk.adapters.sql import SqlStore, open_store
 from ppk.adapters.store import Store
-from ppk.stateful_tests import tampering
+from ppk.stateful_tests import sql_tampering, tampering
 from ppk.stateful_tests.faults import FaultyStore
 from ppk.stateful_tests.machines import CrashRetryMachine, SettlementMachine, check
+from ppk.stateful_tests.sql_tampering import SqlForgery, past_the_triggers, read_rows, write_rows
+
+ATTEMPTS_MAX: Final = 8
+"""Forgeries tried at one step until the database's constraints let one in (a refused one is cheap)."""
+UNFOLDABLE: Final = "an entry the kernel can fold"
+"""What the audit expected where the kernel could not fold a stored entry (adapters/audit.py)."""
 
 
 def empty_database(store: SqlStore) -> SqlStore:
     """Every table emptied, as the next test run needs it: past the ledger's append-only triggers, as
-    only a test (or an insider) would go (on PostgreSQL by the superuser's replication role; on
-    SQLite by dropping the triggers and making them again as they were)."""
-    with store.engine.begin() as connection:
-        triggers: list[str] = []
-        if is_postgresql(store.engine):
-            connection.execute(text("SET LOCAL session_replication_role = replica"))
-        else:
-            rows = connection.execute(
-                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-            ).all()
-            for name, sql in rows:
-                connection.execute(text(f'DROP TRIGGER "{name}"'))
-                triggers.append(sql)
+    only a test (or an insider) would go."""
+    with past_the_triggers(store.engine) as connection:
         for table in reversed(schema.metadata.sorted_tables):
             connection.execute(table.delete())
-        for sql in triggers:
-            connection.execute(text(sql))
     return store
 
 
@@ -106,51 +100,190 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
     """The forgeries test the checkers on the books' values, which a store does not change: the
     in-memory machine runs them, and here they would only double the time."""
 
-    forgery_turn: int = 0
-
     def make_store(self) -> Store:
         return self.fresh_store()
 
     def teardown(self) -> None:
         self.forget(self.store)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.digest: str | None = None
+        """The digest of the latest clean audit, its checkpoint recorded: the auditor keeps it elsewhere."""
+        self.covered: dict[str, int] = {}
+        """Each account's ledger length when `digest` was recorded."""
+        self.sql_forgery_turn = 0
+
     @invariant()
-    def the_audit_names_what_a_forged_account_row_breaks(self) -> None:
-        """spec.md#e6 on the SQL books: the first account's row, forged (the next of `tampering`'s
-        account forgeries at each step, those the database's own constraints let in), is found by the
-        audit under the invariants the forgery breaks; the honest row is put back after."""
+    def the_audit_finds_the_books_clean(self) -> None:
+        """docs/audit.md §3, §4: the books audit clean, what the last digest covered was only appended
+        to (`expect`), and the last account's proof verifies against the digest with the chain head
+        recomputed here, and at no other index."""
+        assert isinstance(self.store, SqlStore)
+        ids = sorted(self.store.account_ids())
+        proved = ids[-1] if ids else None
+        report = audit(self.store.engine, expect=self.digest, proof=proved)
+        check(report.findings == (), f"the audit found {list(report.findings)} (expecting {self.digest})")
+        check(report.recorded, "a clean audit did not record its checkpoint")
+        if proved is not None:
+            entries = self.stored_entries(proved)
+            check(self.proof_verifies(report, proved, entries), f"the proof of {proved!r} does not verify")
+            assert report.proof is not None and report.digest is not None
+            root, path = digest_root(report.digest), [bytes.fromhex(one) for one in report.proof.path]
+            hashed = leaf(proved, len(entries), self.head(proved, entries))
+            for wrong in range(report.proof.size + 1):
+                check(
+                    wrong == report.proof.index
+                    or root_from_path(hashed, wrong, report.proof.size, path) != root,
+                    f"the proof of {proved!r} verifies at index {wrong} of {report.proof.size} too",
+                )
+        self.digest = report.digest
+        self.covered = {account_id: len(self.stored_entries(account_id)) for account_id in ids}
+
+    def stored_entries(self, account_id: str) -> tuple[bytes, ...]:
+        """The account's entries as stored, in order: what its client keeps a copy of."""
+        assert isinstance(self.store, SqlStore)
+        query = select(schema.ledger.c.entry).where(schema.ledger.c.account == account_id)
+        with self.store.engine.connect() as connection:
+            return tuple(
+                bytes(data) for data in connection.execute(query.order_by(schema.ledger.c.seq)).scalars()
+            )
+
+    @staticmethod
+    def head(account_id: str, entries: tuple[bytes, ...]) -> bytes:
+        head = genesis(account_id)
+        for data in entries:
+            head = chained(head, data)
+        return head
+
+    def proof_verifies(self, report: Report, account_id: str, entries: tuple[bytes, ...]) -> bool:
+        """docs/audit.md §3, the client's side: its own entries, hashed, lead by the path to the digest."""
+        proof = report.proof
+        if proof is None or report.digest is None or proof.account != account_id:
+            return False
+        hashed = leaf(account_id, len(entries), self.head(account_id, entries))
+        path = [bytes.fromhex(sibling) for sibling in proof.path]
+        root = digest_root(report.digest)
+        return root is not None and root_from_path(hashed, proof.index, proof.size, path) == root
+
+    def sql_forgeries(self, honest: sql_tampering.Rows, account_id: str) -> list[SqlForgery]:
+        """This step's forgeries to try, in order: the next kind of `sql_tampering`'s in turn, and of it
+        the next ones (from an offset given by the ledger's length, so that short runs reach them all)."""
+        account = self.store.account(account_id)
+        assert account is not None
+        payouts = self.store.payouts(account_id)
+        self.sql_forgery_turn += 1
+        kind = self.sql_forgery_turn % 4
+        turn = self.sql_forgery_turn // 4 + len(honest.ledger)
+        if kind == 0:
+            entries = tuple(self.store.ledger(account_id))
+            ledgers = list(tampering.ledger_forgeries(entries, account, payouts))
+            tried = [*ledgers[turn % len(ledgers) :], *ledgers[: turn % len(ledgers)]][:ATTEMPTS_MAX]
+            return [sql_tampering.rewritten(honest, forged, account) for forged in tried]
+        forgeries = list(
+            (
+                sql_tampering.account_row_forgeries(honest, account, payouts),
+                sql_tampering.ledger_row_forgeries(honest),
+                itertools.chain(
+                    sql_tampering.loss_row_forgeries(honest),
+                    sql_tampering.payout_row_forgeries(honest, account, payouts),
+                ),
+            )[kind - 1]
+        )
+        at = turn % len(forgeries)
+        return [*forgeries[at:], *forgeries[:at]][:ATTEMPTS_MAX]
+
+    @invariant()
+    def the_audit_names_what_a_forged_sql_row_breaks(self) -> None:
+        """docs/audit.md §4 against raw SQL: the first account's rows forged, one way at each step (its
+        row, spec.md#e6; an entry's bytes or hash; an entry deleted, stored again or moved; a loss or
+        payout row; a forged ledger rehashed whole), are named by the audit at the entries where they are; the
+        last digest's `expect` fails exactly when what it covered was changed, and the account's
+        proof verifies exactly when its entries are its client's. The honest rows are put back."""
         assert isinstance(self.store, SqlStore)
         engine, ids = self.store.engine, sorted(self.store.account_ids())
-        account = self.store.account(ids[0]) if ids else None
-        if account is None:
+        if not ids:
             return
-        forgeries = [
-            forged
-            for forged in tampering.account_forgeries(account, self.store.payouts(account.id))
-            if forged.account is not None and forged.payouts is None
-        ]
-        self.forgery_turn += 1
-        forged = forgeries[self.forgery_turn % len(forgeries)]
-        assert forged.account is not None
-        row = schema.accounts.c.account == account.id
-        try:
-            with engine.begin() as connection:
-                connection.execute(update(schema.accounts).where(row).values(account_row(forged.account)))
-        except IntegrityError:
-            return
-        try:
-            findings = audit(engine, record=False).findings
-        finally:
-            with engine.begin() as connection:
-                connection.execute(update(schema.accounts).where(row).values(account_row(account)))
-        found = {finding.check for finding in findings if finding.account == account.id}
+        account_id = ids[0]
+        with engine.connect() as connection:
+            honest = read_rows(connection, account_id)
+        for forged in self.sql_forgeries(honest, account_id):
+            try:
+                with past_the_triggers(engine) as connection:
+                    write_rows(connection, account_id, forged.rows)
+            except IntegrityError:
+                continue  # a forgery the database's own constraints refuse: the next one
+            try:
+                report = audit(engine, record=False, expect=self.digest, proof=account_id)
+            finally:
+                with past_the_triggers(engine) as connection:
+                    write_rows(connection, account_id, honest)
+            self.check_sql_forgery(report, forged, honest, account_id)
+            break
+        with engine.connect() as connection:
+            check(
+                read_rows(connection, account_id) == honest, f"the books of {account_id!r} were not put back"
+            )
+
+    def check_sql_forgery(
+        self, report: Report, forged: SqlForgery, honest: sql_tampering.Rows, account_id: str
+    ) -> None:
+        name = f"{forged.name} of {account_id!r}"
         check(
-            bool(found) and forged.breaks <= found,
-            f"the audit found {sorted(found)} of {forged.name}, which breaks {sorted(forged.breaks)}",
+            {finding.account for finding in report.findings} <= {account_id, None},
+            f"{name}: {report.findings}",
         )
-        # A stored figure is against the whole ledger, not one of its entries.
-        at = {finding.position for finding in findings if finding.check in forged.breaks}
-        check(at <= {None}, f"the audit placed {forged.name} at entries {sorted(map(str, at))}")
+        found = {(finding.position, finding.check) for finding in report.findings}
+        checks = {check for _, check in found}
+        expected = set(forged.found)
+        before, after = honest.entries(), forged.rows.entries()
+        covered = self.covered.get(account_id) if self.digest is not None else None
+        if covered is not None and (len(after) < covered or after[:covered] != before[:covered]):
+            expected.add((None, "expect"))
+        else:
+            check(
+                "expect" not in checks, f"{name}: the digest's expect failed on an append: {report.findings}"
+            )
+        if forged.exact:
+            check(
+                found == expected,
+                f"{name}: the audit found {sorted(found, key=str)}, not {sorted(expected, key=str)}",
+            )
+        check(
+            expected <= found,
+            f"{name}: the audit found {sorted(found, key=str)}, missing {sorted(expected - found, key=str)}",
+        )
+        check(
+            forged.breaks <= checks,
+            f"{name} breaks {sorted(forged.breaks)}: the audit found {sorted(checks)}",
+        )
+        if forged.whole:
+            check(
+                {at for at, _ in found} == {None}, f"{name}: the audit placed it at {sorted(found, key=str)}"
+            )
+        if forged.chained:
+            check("chain" not in checks, f"{name}: rehashed whole, the chain cannot tell: {sorted(checks)}")
+        for words in forged.says:
+            check(
+                any(words in finding.found for finding in report.findings),
+                f"{name}: no finding says {words!r}: {report.findings}",
+            )
+        unfoldable = [finding for finding in report.findings if finding.expected == UNFOLDABLE]
+        if forged.unfoldable is not None:
+            check(
+                [finding.position for finding in unfoldable] == [forged.unfoldable],
+                f"{name}: no unfoldable entry at {forged.unfoldable}: {report.findings}",
+            )
+        for finding in unfoldable:
+            # The contract's own words, not an exception's repr (a bare `assert` has no words).
+            check(
+                not finding.found.startswith("ViolationError("), f"{name}: the audit quoted {finding.found}"
+            )
+        verifies = self.proof_verifies(report, account_id, before)
+        check(
+            verifies == (after == before),
+            f"{name}: the proof verifies {verifies}, the entries changed {after != before}",
+        )
 
 
 class SqlCrashRetryMachine(_Audited, SqlDatabases, CrashRetryMachine):

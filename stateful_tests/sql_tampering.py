@@ -1,0 +1,353 @@
+"""Forgeries of one account's SQL books, by raw SQL past ppk: what `ppk audit` must name (docs/audit.md §4).
+
+`tampering.py` forges the books' values, for the invariants' full and inductive forms; here the rows
+are forged as an insider with the database's password would: the ledger's append-only triggers gone
+(`past_the_triggers`), a ledger row's bytes or hash changed, a row deleted, inserted or moved, a loss
+or payout row changed, added or deleted, or one of `tampering`'s forged ledgers written with every
+hash and the chain head recomputed (the cover-up that only a digest kept elsewhere can tell). Each
+forgery says which findings (position, check) the audit must report, and whether those are all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator, Sequence
+from typing import Any, Final, cast
+
+import attrs
+from sqlalchemy import Connection, Engine, insert, select, text
+
+from ppk.adapters import schema
+from ppk.adapters.canonical import decode_entry, encode_entry
+from ppk.adapters.chain import chained, genesis
+from ppk.adapters.sql import account_row, is_postgresql, loss_row
+from ppk.kernel.state import REFUSAL_CODES, Account, Applied, Entry, Payout, Refused
+from ppk.stateful_tests import tampering
+
+TABLES: Final = (schema.ledger, schema.accounts, schema.losses, schema.payouts)
+"""The tables of an account's books (checkpoints hold none: they say what a digest covered)."""
+
+Where = tuple[int | None, str]
+"""A finding's position (None: about the whole ledger) and check."""
+
+
+@contextlib.contextmanager
+def past_the_triggers(engine: Engine) -> Iterator[Connection]:
+    """One transaction in which the ledger's append-only triggers do not fire, as only a test (or an
+    insider) would go: on PostgreSQL by the superuser's replication role; on SQLite by dropping the
+    triggers and making them again, as they were, before it commits (a rollback keeps them too)."""
+    with engine.begin() as connection:
+        triggers: list[str] = []
+        if is_postgresql(engine):
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            rows = connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            ).all()
+            for name, sql in rows:
+                connection.execute(text(f'DROP TRIGGER "{name}"'))
+                triggers.append(sql)
+        yield connection
+        for sql in triggers:
+            connection.execute(text(sql))
+
+
+@attrs.frozen(kw_only=True)
+class Rows:
+    """One account's rows in the tables of its books, as stored; the ledger in order of `seq`."""
+
+    ledger: tuple[dict[str, Any], ...]
+    account: tuple[dict[str, Any], ...]
+    losses: tuple[dict[str, Any], ...]
+    payouts: tuple[dict[str, Any], ...]
+
+    def entries(self) -> tuple[bytes, ...]:
+        return tuple(bytes(row["entry"]) for row in self.ledger)
+
+
+def read_rows(connection: Connection, account_id: str) -> Rows:
+    def rows(table: Any, *order: Any) -> tuple[dict[str, Any], ...]:
+        query = select(table).where(table.c.account == account_id).order_by(*order)
+        return tuple(dict(row._mapping) for row in connection.execute(query))
+
+    return Rows(
+        ledger=rows(schema.ledger, schema.ledger.c.seq),
+        account=rows(schema.accounts),
+        losses=rows(schema.losses, schema.losses.c.opened_by),
+        payouts=rows(schema.payouts, schema.payouts.c.payout_id),
+    )
+
+
+def write_rows(connection: Connection, account_id: str, rows: Rows) -> None:
+    """The account's books replaced by `rows`, in the caller's transaction (past the triggers)."""
+    for table in TABLES:
+        connection.execute(table.delete().where(table.c.account == account_id))
+    for table, written in zip(TABLES, (rows.ledger, rows.account, rows.losses, rows.payouts), strict=True):
+        if written:
+            connection.execute(insert(table), list(written))
+
+
+@attrs.frozen(kw_only=True)
+class SqlForgery:
+    """The rows forged, and what the audit must find: `found` (all of them if `exact`), an invariant
+    of `breaks` somewhere, and no finding at an entry if `whole`; `chained`: no `chain` finding."""
+
+    name: str
+    rows: Rows
+    found: frozenset[Where] = frozenset()
+    exact: bool = False
+    breaks: frozenset[str] = frozenset()
+    whole: bool = False
+    """Only the stored books are forged, not an entry: every finding is about the whole ledger."""
+    chained: bool = False
+    """Every hash and the chain head recomputed: the chain cannot tell."""
+    unfoldable: int | None = None
+    """The position of an entry the kernel cannot fold: the audit must say so there."""
+    says: tuple[str, ...] = ()
+    """Words each of which some finding's `found` must contain: which row, which figure."""
+
+
+def _evolve_rows(rows: Rows, **changes: Any) -> Rows:
+    return attrs.evolve(rows, **{name: tuple(value) for name, value in changes.items()})
+
+
+def _bumped(entry: Entry) -> Entry | None:
+    """The entry with its first figure (a `_minor` or `_bp` field of an event, else of its command) one
+    unit up; None if it has none."""
+    if isinstance(entry, Applied):
+        for position, event in enumerate(entry.events):
+            for field in attrs.fields(type(event)):
+                value = getattr(event, field.name)
+                if field.name.endswith(("_minor", "_bp")) and isinstance(value, int):
+                    events = list(entry.events)
+                    events[position] = cast(Any, attrs.evolve)(event, **{field.name: value + 1})
+                    return attrs.evolve(entry, events=tuple(events))
+    command = entry.command
+    for field in attrs.fields(type(command)):
+        value = getattr(command, field.name)
+        if field.name.endswith(("_minor", "_bp")) and isinstance(value, int):
+            bumped: Any = cast(Any, attrs.evolve)(command, **{field.name: value + 1})
+            return cast(Any, attrs.evolve)(entry, command=bumped)  # type: ignore[no-any-return]
+    return None
+
+
+def _resequenced(ledger: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [row | {"seq": seq} for seq, row in enumerate(ledger, start=1)]
+
+
+def ledger_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
+    """The ledger's rows edited by hand, their hashes left as they were: the chain breaks where they are."""
+    ledger = list(honest.ledger)
+    count = len(ledger)
+    middle = count // 2 + 1  # a position, 1 … N
+    for at in [*range(middle, count + 1), *range(middle - 1, 0, -1)]:
+        bumped = _bumped(decode_entry(bytes(ledger[at - 1]["entry"])))
+        if bumped is not None:
+            edited = [*ledger]
+            edited[at - 1] = ledger[at - 1] | {"entry": encode_entry(bumped)}
+            yield SqlForgery(
+                name=f"entry {at}: a figure one unit up, its hash kept",
+                rows=_evolve_rows(honest, ledger=edited),
+                found=frozenset({(at, "chain"), (None, "chain")}),
+            )
+            break
+    first = decode_entry(bytes(ledger[0]["entry"]))
+    refused = Refused(command=first.command, code=min(REFUSAL_CODES))
+    yield SqlForgery(
+        name="the opening entry made a refusal, its hash kept",
+        rows=_evolve_rows(honest, ledger=[ledger[0] | {"entry": encode_entry(refused)}, *ledger[1:]]),
+        found=frozenset({(1, "chain"), (None, "chain"), (1, "decision")}),
+        unfoldable=1,
+    )
+    for at in sorted({1, middle, count}):
+        rehashed = [*ledger]
+        rehashed[at - 1] = ledger[at - 1] | {"hash": hashlib.sha256(bytes(ledger[at - 1]["hash"])).digest()}
+        # The bytes are as they were: the entry and the head agree, only the links from and to it break.
+        yield SqlForgery(
+            name=f"entry {at}: its hash changed",
+            rows=_evolve_rows(honest, ledger=rehashed),
+            found=frozenset({(at, "chain")} | ({(at + 1, "chain")} if at < count else set())),
+            exact=True,
+        )
+    if count >= 3:
+        yield SqlForgery(
+            name=f"entry {middle} deleted",
+            rows=_evolve_rows(honest, ledger=[*ledger[: middle - 1], *ledger[middle:]]),
+            found=frozenset(
+                {(seq, "sequence") for seq in range(middle + 1, count + 1)}
+                | {(middle + 1, "chain"), (None, "sequence"), (None, "chain")}
+            ),
+        )
+    if count >= 2:
+        yield SqlForgery(
+            name="the last entry deleted",
+            rows=_evolve_rows(honest, ledger=ledger[:-1]),
+            found=frozenset({(None, "sequence"), (None, "chain")}),
+            whole=True,
+        )
+    # UNIQUE (account, command_id) keeps an entry's own id from being stored twice: the copy's column
+    # names another command, which its bytes do not.
+    copy = ledger[middle - 1] | {"command_id": tampering.FORGED_ID}
+    yield SqlForgery(
+        name=f"entry {middle} stored again after it",
+        rows=_evolve_rows(honest, ledger=_resequenced([*ledger[:middle], copy, *ledger[middle:]])),
+        found=frozenset(
+            {(middle + 1, "chain"), (middle + 1, "encoding"), (None, "chain"), (None, "sequence")}
+        ),
+        breaks=frozenset({"I8"}),
+    )
+    if count >= 3:
+        at = max(2, middle - 1)  # never the opening entry: both moved entries are the account's own
+        swapped = [*ledger]
+        swapped[at - 1], swapped[at] = ledger[at], ledger[at - 1]
+        yield SqlForgery(
+            name=f"entries {at} and {at + 1} swapped",
+            rows=_evolve_rows(honest, ledger=_resequenced(swapped)),
+            found=frozenset(
+                {(at, "chain"), (at + 1, "chain"), (None, "chain")}
+                | ({(at + 2, "chain")} if at + 2 <= count else set())
+            ),
+        )
+
+
+STRAY_LOSS: Final = ""
+"""The command id of a loss row no entry opened: it sorts before every other."""
+
+
+def loss_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
+    """A loss row's figures changed, a stray one added, one deleted; each within the table's CHECKs."""
+    losses = list(honest.losses)
+    account_id = honest.ledger[0]["account"]
+    stray = {
+        "account": account_id,
+        "opened_by": STRAY_LOSS,
+        "capital_minor": 1,
+        "balance_minor": 0,
+        "original_minor": 1,
+        "remaining_minor": 0,
+        "capital_closed_minor": 1,
+        "my_share_bp": 0,
+        "company_share_bp": 0,
+        "active": False,
+    }
+    yield SqlForgery(
+        name="a loss row no entry opened",
+        rows=_evolve_rows(honest, losses=[stray, *losses]),
+        found=frozenset({(None, "losses")}),
+        exact=True,
+        says=(f"loss {STRAY_LOSS!r}",),
+    )
+    for index, loss in enumerate(losses[:1]):
+        shares = loss["my_share_bp"] + loss["company_share_bp"]
+        shift = 1 if shares < 10_000 else -1
+        field = "my_share_bp" if shift == 1 or loss["my_share_bp"] > 0 else "company_share_bp"
+        changed = [*losses]
+        changed[index] = loss | {field: loss[field] + shift}
+        yield SqlForgery(
+            name=f"loss {loss['opened_by']!r}: {field} {shift:+d}",
+            rows=_evolve_rows(honest, losses=changed),
+            found=frozenset({(None, "losses")}),
+            whole=True,
+        )
+        moved = [*losses]
+        moved[index] = loss | {
+            "capital_minor": loss["capital_minor"] + 1,
+            "balance_minor": loss["balance_minor"] + 1,
+        }
+        yield SqlForgery(
+            name=f"loss {loss['opened_by']!r}: its CAPITAL and CB one unit up",
+            rows=_evolve_rows(honest, losses=moved),
+            found=frozenset({(None, "losses")}),
+            whole=True,
+        )
+        # The stray row sorts first: the loss after it must still be checked, field by field.
+        yield SqlForgery(
+            name=f"a loss row no entry opened, and loss {loss['opened_by']!r}: {field} {shift:+d}",
+            rows=_evolve_rows(honest, losses=[stray, *changed]),
+            found=frozenset({(None, "losses")}),
+            whole=True,
+            says=(f"loss {STRAY_LOSS!r}", f"loss {loss['opened_by']!r} {field}"),
+        )
+        yield SqlForgery(
+            name=f"loss {loss['opened_by']!r} deleted",
+            rows=_evolve_rows(honest, losses=[*losses[:index], *losses[index + 1 :]]),
+            found=frozenset({(None, "losses")}),
+            whole=True,
+        )
+
+
+def payout_row_forgeries(honest: Rows, account: Account, payouts: Sequence[Payout]) -> Iterator[SqlForgery]:
+    """`tampering`'s forgeries of the stored payouts (one more, dropped, one unit off, status flipped),
+    written as rows: each breaks I7, and the outbox is not what the ledger replays to."""
+    account_id = account.id
+    for forged in tampering.account_forgeries(account, payouts):
+        if forged.payouts is None or forged.account != account:
+            continue
+        rows = [
+            {"account": account_id, "payout_id": payout.id, "amount_minor": payout.amount_minor,
+             "status": payout.status.value}
+            for payout in forged.payouts
+        ]  # fmt: skip
+        yield SqlForgery(
+            name=f"payouts: {forged.name}",
+            rows=_evolve_rows(honest, payouts=rows),
+            found=frozenset({(None, "payouts")} | {(None, name) for name in forged.breaks}),
+            exact=True,
+        )
+
+
+def account_row_forgeries(honest: Rows, account: Account, payouts: Sequence[Payout]) -> Iterator[SqlForgery]:
+    """`tampering`'s forgeries of the stored account (spec.md#e6), written as its row and its active
+    loss's: the audit names the invariants each breaks, and the projection, never at an entry."""
+    for forged in tampering.account_forgeries(account, payouts):
+        if forged.payouts is not None:
+            continue
+        losses = list(honest.losses)
+        if forged.account is not None and forged.account.loss is not None:
+            active = account.loss.opened_by if account.loss is not None else None
+            losses = [row for row in losses if row["opened_by"] != active]
+            losses.append(loss_row(account.id, forged.account.loss))
+        rows = () if forged.account is None else (honest.account[0] | account_row(forged.account),)
+        if rows == honest.account and sorted(losses, key=str) == sorted(honest.losses, key=str):
+            continue  # nothing a row holds was changed
+        yield SqlForgery(
+            name=f"account: {forged.name}",
+            rows=_evolve_rows(honest, account=rows, losses=losses),
+            breaks=forged.breaks,
+            whole=True,
+        )
+
+
+def chained_ledger(account_id: str, entries: Sequence[Entry]) -> tuple[list[dict[str, Any]], bytes]:
+    """The ledger rows of `entries`, every hash computed from h(0): what an insider's cover-up writes."""
+    head = genesis(account_id)
+    rows = []
+    for seq, entry in enumerate(entries, start=1):
+        data = encode_entry(entry)
+        head = chained(head, data)
+        rows.append(
+            {"account": account_id, "seq": seq, "command_id": entry.command.id, "entry": data, "hash": head}
+        )
+    return rows, head
+
+
+def rewritten(honest: Rows, forged: tampering.LedgerForgery, account: Account) -> SqlForgery:
+    """One of `tampering`'s forged ledgers, every hash and the chain head recomputed: it must be named by
+    the invariants it breaks, never by the chain."""
+    ledger, head = chained_ledger(account.id, forged.entries)
+    stored = forged.account if forged.account is not None else account
+    account_rows = [honest.account[0] | account_row(stored) | {"chain_head": head}]
+    payout_rows = honest.payouts
+    if forged.payouts is not None:
+        payout_rows = tuple(
+            {"account": account.id, "payout_id": payout.id, "amount_minor": payout.amount_minor,
+             "status": payout.status.value}
+            for payout in forged.payouts
+        )  # fmt: skip
+    return SqlForgery(
+        name=f"rewritten: {forged.name}",
+        rows=_evolve_rows(honest, ledger=ledger, account=account_rows, payouts=payout_rows),
+        breaks=forged.breaks,
+        chained=True,
+    )
