@@ -178,8 +178,25 @@ BAD_LINES: Final = (
     b'{"id": "bad13", "account": "acme", "type": "fund", "amount": "5", "memo": "x"}',
     b"\xff\xfe not utf-8",
     b"[1, 2]",
+    *(
+        b'{"id": "bad14", "account": "acme", "type": "fund", "amount": %s}' % value
+        for value in (b"false", b"true", b"null", b"{}", b"[]")
+    ),
 )
 """Lines that break a boundary rule; the reference must judge each the same way."""
+
+QUOTED_IN_MESSAGE: Final = {
+    b'{"id": "bad14", "account": "acme", "type": "fund", "amount": %s}' % value: words
+    for value, words in (
+        (b"false", "not false"),
+        (b"true", "not true"),
+        (b"null", "not null"),
+        (b"{}", "not an object"),
+        (b"[]", "not an array"),
+    )
+}
+"""What the rejection of a line must say of the value at fault, as a clerk would recognise it in the
+line (spec.md#malformed: every bad input named); the reference words its messages its own way."""
 
 
 BACKEND_EDGES: Final[tuple[tuple[str, object], ...]] = (
@@ -793,6 +810,11 @@ class SettlementMachine(RuleBasedStateMachine):
         result = self.send_line(line)
         after = {account_id: self.store.account(account_id) for account_id in self.store.account_ids()}
         check(result["status"] == "rejected", f"bad line {line!r} gave {result}")
+        words = QUOTED_IN_MESSAGE.get(line)
+        check(
+            words is None or words in result["error"]["message"],
+            f"bad line {line!r}: the message {result['error']['message']!r} does not say {words!r}",
+        )
         if result["error"]["code"] not in {code.value for code in REFUSAL_CODES}:
             check(after == before, f"bad line {line!r} changed the books")
 
