@@ -39,7 +39,7 @@ from hypothesis.stateful import (
 
 from ppk.adapters import canonical, jsonl
 from ppk.adapters.cli import account_views
-from ppk.adapters.dispatcher import Dispatcher, Gateway
+from ppk.adapters.dispatcher import Dispatcher, DispatchError, Gateway, confirm_id
 from ppk.adapters.store import MemoryStore, Store
 from ppk.kernel import contracts
 from ppk.kernel.state import (
@@ -906,6 +906,8 @@ class CrashRetryMachine(RuleBasedStateMachine):
         self.commands: list[Command] = []
         self.worldly = False
         self.next_id = 0
+        self.preempted: set[str] = set()
+        """Payouts whose confirmation id a client used up before the payout existed."""
         type(self).last_lines = None
         EXPLORED.runs += 1
 
@@ -1037,6 +1039,21 @@ class CrashRetryMachine(RuleBasedStateMachine):
         self.unanswered.remove(command)
         self.submit(command, crash, False)
 
+    @precondition(lambda self: not self.down)
+    @rule(account=accounts, profit=st.integers(1, 10**6))
+    def preempt_a_confirmation(self, account: str, profit: int) -> None:
+        """A client sends, under the dispatcher's own confirmation id, a confirmation of a payout that
+        does not exist yet; it is refused and recorded. Then a profit makes that very payout. The
+        dispatcher must not take the recorded refusal for its confirmation: it stops, and says so."""
+        command_id = self.fresh_id()
+        named = payout_id(account, command_id)
+        confirmation = ConfirmPayout(id=confirm_id(named), account=account, payout=named)
+        self.submit(confirmation, None, False)
+        state = self.store.account(account)
+        balance = (state.capital_minor if state else 0) + profit
+        self.submit(RecordBalance(id=command_id, account=account, balance_minor=balance), None, False)
+        self.preempted.add(named)
+
     @precondition(lambda self: self.down)
     @rule()
     def restart(self) -> None:
@@ -1069,12 +1086,23 @@ class CrashRetryMachine(RuleBasedStateMachine):
             self.faulty_gateway.arm(crash)
         else:
             self.store.arm(crash)
+        preempted = [p.payout.id for p in self.store.pending_payouts() if p.payout.id in self.preempted]
         try:
             dispatched = Dispatcher(self.store, self.faulty_gateway).dispatch()
         except Crash as crashed:
             EXPLORED.crash_points[f"dispatch_{crashed.point}"] += 1
             self.down = True
+        except DispatchError as refused:
+            # Only a payout whose confirmation id a client used up stops it, and it stays pending.
+            EXPLORED.outcomes["dispatch: a confirmation id used up"] += 1
+            check(
+                any(repr(named) in str(refused) for named in preempted),
+                f"the dispatcher stopped ({refused}) with no pre-empted payout pending",
+            )
+            still = {p.payout.id for p in self.store.pending_payouts()}
+            check(set(preempted) <= still, f"a pre-empted payout of {preempted} is no longer pending")
         else:
+            check(not preempted, f"dispatched {dispatched} with the pre-empted {preempted} pending")
             # What it says it did (ppk dispatch prints it) is what there was to do: every pending payout.
             check(
                 dispatched.transferred == dispatched.confirmed == pending,
