@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ppk.adapters.bank import SqliteBank
     from ppk.adapters.sql import SqlStore
 
-# The durable commands import the SQL store (SQLAlchemy, Alembic), the audit and rich where they run:
+# The durable commands import the SQL store (SQLAlchemy), the audit and rich where they run:
 # `ppk replay` needs none of them, and importing them took most of its start-up (docs/performance.md).
 
 _T = TypeVar("_T")

@@ -371,9 +371,7 @@ def decide_may_run(account: Account | None, command: Command, lookup: Lookup) ->
 
 
 def _broken(name: str | None, of: str, values: dict[str, object]) -> ContractBroken:
-    assert name is not None, (
-        f"a condition of {of.rsplit(' of ', maxsplit=1)[-1]} failed but its table names no contract"
-    )
+    assert name is not None, f"{of} failed, but its table names no broken contract"
     return ContractBroken(name, of, values)
 
 

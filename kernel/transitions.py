@@ -706,11 +706,7 @@ def _after(account: Account, events: tuple[Event, ...]) -> Account:
     "the entry is the decision of its command",
     enabled=icontract.SLOW,
 )
-@icontract.require(
-    lambda account: account is None or contracts.account_is_consistent(account),
-    "a reachable account",
-    enabled=icontract.SLOW,
-)
+@icontract.require(contracts.is_reachable, "a reachable account", enabled=icontract.SLOW)
 @icontract.require(
     lambda account, entry, lookup: (
         contracts.requirement_broken(contracts.FOLD_REQUIRES, account, entry.command, lookup) is None
