@@ -378,6 +378,16 @@ def loss_row(account_id: str, loss: Loss) -> dict[str, Any]:
     return row
 
 
+def payout_row(account_id: str, payout: Payout) -> dict[str, Any]:
+    """The `payouts` row of a payout."""
+    return {
+        "account": account_id,
+        "payout_id": payout.id,
+        "amount_minor": payout.amount_minor,
+        "status": payout.status.value,
+    }
+
+
 _LOSS_COLUMNS: Final = [schema.losses.c[name].label(f"loss_{name}") for name in _LOSS_FIGURES]
 
 
@@ -887,13 +897,8 @@ class _Group:
             connection.execute(
                 _INSERT_PAYOUT,
                 [
-                    {
-                        "account": account_id,
-                        "payout_id": payout_id,
-                        "amount_minor": self._payouts[account_id, payout_id].amount_minor,
-                        "status": self._payouts[account_id, payout_id].status.value,
-                    }
-                    for account_id, payout_id in sorted(self._new_payouts)
+                    payout_row(account_id, self._payouts[account_id, named])
+                    for account_id, named in sorted(self._new_payouts)
                 ],
             )
         if self._confirmed_payouts:

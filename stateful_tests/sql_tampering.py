@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from ppk.adapters import schema
 from ppk.adapters.canonical import decode_entry, encode_entry
 from ppk.adapters.chain import chained, genesis
-from ppk.adapters.sql import account_row, is_postgresql, loss_row
+from ppk.adapters.sql import account_row, is_postgresql, loss_row, payout_row
 from ppk.kernel.state import REFUSAL_CODES, Account, Applied, Entry, Payout, Refused
 from ppk.stateful_tests import tampering
 
@@ -284,11 +284,7 @@ def payout_row_forgeries(honest: Rows, account: Account, payouts: Sequence[Payou
     for forged in tampering.account_forgeries(account, payouts):
         if forged.payouts is None or forged.account != account:
             continue
-        rows = [
-            {"account": account_id, "payout_id": payout.id, "amount_minor": payout.amount_minor,
-             "status": payout.status.value}
-            for payout in forged.payouts
-        ]  # fmt: skip
+        rows = [payout_row(account_id, payout) for payout in forged.payouts]
         yield SqlForgery(
             name=f"payouts: {forged.name}",
             rows=_evolve_rows(honest, payouts=rows),
@@ -340,11 +336,7 @@ def rewritten(honest: Rows, forged: tampering.LedgerForgery, account: Account) -
     account_rows = [honest.account[0] | account_row(stored) | {"chain_head": head}]
     payout_rows = honest.payouts
     if forged.payouts is not None:
-        payout_rows = tuple(
-            {"account": account.id, "payout_id": payout.id, "amount_minor": payout.amount_minor,
-             "status": payout.status.value}
-            for payout in forged.payouts
-        )  # fmt: skip
+        payout_rows = tuple(payout_row(account.id, payout) for payout in forged.payouts)
     return SqlForgery(
         name=f"rewritten: {forged.name}",
         rows=_evolve_rows(honest, ledger=ledger, account=account_rows, payouts=payout_rows),
