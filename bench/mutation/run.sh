@@ -30,7 +30,7 @@ work="${1:-/tmp/ppk-mutation}"
 out="${OUT:-$work}"
 target="${TARGET:-kernel}"
 mkdir -p "$work" "$out"
-cp "$here"/cosmic-ray.toml "$here"/ppk_mutation_profile.py "$here"/filter_annotations.py "$work"/
+cp "$here"/cosmic-ray.toml "$here"/ppk_mutation_profile.py "$here"/filter_annotations.py "$here"/ordered.py "$work"/
 
 for i in 1 2; do
     [ -d "$work/w$i" ] || git clone -q "$source_repo" "$work/w$i"
@@ -152,7 +152,8 @@ sys.exit(main())' exec "$out/$name.toml" "$out/$name.sqlite")
     head -n 16 "$out/score-after-$name.txt"
 }
 
-pytest="python -m pytest -x -q -p no:cacheprovider -p ppk_mutation_profile"
+# ordered.py runs the test files that exercise the mutated module first (same files, same verdict).
+pytest="python $work/ordered.py -x -q -p no:cacheprovider -p ppk_mutation_profile"
 case "$target" in
 kernel)
     modules='"kernel"'
