@@ -518,23 +518,42 @@ class SettlementMachine(RuleBasedStateMachine):
         `line` is that command written out for the reference; the echoed id and account are not
         compared then, as the codec echoes only what it could read.
         """
+        decoded = built if built is not None else jsonl.decode_line(line)
+        decision = None if isinstance(decoded, jsonl.Malformed) else self.store.execute(decoded)
+        return self.take_result(line, decoded, decision, built=built is not None)
+
+    def send_group(self, lines: list[bytes]) -> list[dict[str, Any]]:
+        """Lines as `ppk apply` runs them: their commands decided and committed as one group
+        (`execute_many`), the malformed lines among them answered in their places. Each result must
+        be the one the reference gives the same lines one at a time."""
+        decoded = [jsonl.decode_line(line) for line in lines]
+        commands = [one for one in decoded if not isinstance(one, jsonl.Malformed)]
+        decisions = iter(self.store.execute_many(commands))  # type: ignore[attr-defined]
+        return [
+            self.take_result(line, one, None if isinstance(one, jsonl.Malformed) else next(decisions))
+            for line, one in zip(lines, decoded, strict=True)
+        ]
+
+    def take_result(
+        self, line: bytes, decoded: Command | jsonl.Malformed, decision: Decision | None, built: bool = False
+    ) -> dict[str, Any]:
+        """The result of a line the store decided (`decision`, None for a malformed line), checked."""
         self.lines.append(line)
         EXPLORED.commands += 1
-        decoded = built if built is not None else jsonl.decode_line(line)
         if isinstance(decoded, jsonl.Malformed):
             result = jsonl.malformed_result(len(self.lines), decoded)
         else:
-            decision = self.store.execute(decoded)
+            assert decision is not None
             result = jsonl.decision_result(len(self.lines), decoded, decision)
             self.check_outcome_never_changes(decoded, decision)
             check_stored_form(decision)
         kind = decoded.__class__.__name__ if not isinstance(decoded, jsonl.Malformed) else "line"
-        kind = f"backend {kind}" if built is not None else kind
+        kind = f"backend {kind}" if built else kind
         EXPLORED.outcomes[f"{kind}: {result.get('error', {}).get('code', result['status'])}"] += 1
         if self.reference is not None:
             expected = self.reference.apply_line(line)
             assert expected is not None, "the machine sends no blank line"
-            compared = slice(2, None) if built is not None else slice(None)
+            compared = slice(2, None) if built else slice(None)
             check(
                 _comparable(result)[compared] == _comparable(expected)[compared],
                 f"line {line!r}: the kernel says {_comparable(result)}, "
@@ -802,6 +821,44 @@ class SettlementMachine(RuleBasedStateMachine):
         """
         command = backend_command(kind, self.fresh_id(), account, edge)
         self.send_line(jsonl.encode_line(jsonl.command_object(command))[:-1], built=command)
+
+    @precondition(lambda self: hasattr(self.store, "execute_many"))
+    @rule(
+        items=st.lists(
+            st.one_of(
+                st.tuples(st.just("again"), commands, st.sampled_from(STYLES)),
+                st.tuples(st.just("changed"), commands, st.sampled_from(STYLES)),
+                st.tuples(st.just("fund"), accounts, st.integers(1, 10**6)),
+                st.tuples(st.just("open"), st.sampled_from(ACCOUNT_NAMES), SHARES_BP),
+                st.tuples(st.just("bad"), st.sampled_from(BAD_LINES), st.none()),
+            ),
+            min_size=2,
+            max_size=8,
+        )
+    )
+    def send_a_group(self, items: list[tuple[str, Any, Any]]) -> None:
+        """Commands as `ppk apply` commits them, many in one transaction, over several accounts:
+        commands sent before (so answered from the ledger, or decided again if they were rejected),
+        the same ids with other payloads, new funding, accounts opened, malformed lines between. A SQL
+        store reads, decides and writes a group in bulk (`_Group`); the results must be those of the
+        same lines one at a time, and every step's checks of the books then run on what it wrote."""
+        lines = []
+        for kind, what, how in items:
+            if kind == "fund":
+                sent = Sent(type="fund", id=self.fresh_id(), account=what, fields=(("amount", how),))
+                lines.append(render(sent, "string"))
+            elif kind == "open":
+                fields = (("my_share", how), ("company_share", 10_000 - how))
+                lines.append(
+                    render(
+                        Sent(type="open_account", id=self.fresh_id(), account=what, fields=fields), "short"
+                    )
+                )
+            elif kind == "bad":
+                lines.append(what)
+            else:
+                lines.append(render(what if kind == "again" else what.changed(), how))
+        self.send_group(lines)
 
     @rule(line=st.sampled_from(BAD_LINES))
     def bad_line(self, line: bytes) -> None:

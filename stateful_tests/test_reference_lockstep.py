@@ -652,6 +652,8 @@ INPUT_STREAMS: dict[str, bytes] = {
     # (mutation survivor adapters/jsonl.py:135, which read on past the newline).
     "lines_after_a_line_far_over_1_mib": padded(LINE_BYTES_MAX + 200_000) + b"\n" + stream(OPEN_A, FUND_A),
     "line_far_over_1_mib_ends_the_input": OPEN_A + b"\n" + padded(LINE_BYTES_MAX + 200_000),
+    # Blank but for the byte before its newline, which only the last read holds (survivor jsonl.py:136).
+    "line_far_over_1_mib_blank_but_for_its_last_byte": b" " * (LINE_BYTES_MAX + 200_000) + b"x\n" + OPEN_A,
     "blank_lines_count_for_line_numbers": b"\n\n" + OPEN_A + b"\n \n\r\n" + FUND_A + b"\n\n",
     "empty_input": b"",
     "only_blank_lines": b" \n\t\r\n\r",

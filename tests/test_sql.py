@@ -532,6 +532,23 @@ def test_open_store__refuses_a_database_that_is_not_ppks(url: str) -> None:
         assert table_names(url) == ["customers"]
 
 
+def test_open_store__names_five_of_a_foreign_databases_tables_in_order(url: str) -> None:
+    """A foreign database may hold hundreds of tables: the refusal names the first five, sorted, so
+    that it stays one line (mutation survivor adapters/sql.py:301)."""
+    url = with_password(url)
+    engine = make_engine(database_url(url))
+    tables = ["zones", "orders", "customers", "invoices", "products", "audit_log", "suppliers"]
+    with engine.begin() as connection:
+        for table in tables:
+            connection.execute(text(f"CREATE TABLE {table} (name VARCHAR(10))"))
+    engine.dispose()
+    with pytest.raises(DatabaseError) as refused:
+        open_store(url)
+    message = one_line(refused)
+    assert "(audit_log, customers, invoices, orders, products)" in message
+    assert "suppliers" not in message and "zones" not in message
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
