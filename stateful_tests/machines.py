@@ -250,10 +250,12 @@ def check_ledgers(store: Store) -> dict[str, tuple[Entry, ...]]:
     Returns the ledgers it read, so that a machine's other checks need not read them again.
     """
     ledgers: dict[str, tuple[Entry, ...]] = {}
+    pending: list[tuple[str, str]] = []
     for account_id in store.account_ids():
         ledger, account = tuple(store.ledger(account_id)), store.account(account_id)
         ledgers[account_id] = ledger
         payouts = store.payouts(account_id)
+        pending.extend((account_id, p.id) for p in payouts if p.status is PayoutStatus.PENDING)
         broken = contracts.broken_invariants_over(ledger, account, payouts)
         check(broken == [], f"account {account_id!r} breaks {broken} over its ledger")
         replayed, replayed_payouts = replay_with_payouts(ledger)
@@ -270,6 +272,10 @@ def check_ledgers(store: Store) -> dict[str, tuple[Entry, ...]]:
                 f"account {account_id!r} looks up another entry under {last.command.id!r}",
             )
         check_losses_are_shortfalls(ledger)
+    # The outbox the dispatcher works through: each pending payout once, by account then payout id, as
+    # the books have them (the SQL machines read it in pages of 2: sql_machines.PAGE_ROWS).
+    listed = [(one.account, one.payout.id) for one in store.pending_payouts()]
+    check(listed == pending, f"the outbox lists {listed}, the books have {pending} pending")
     return ledgers
 
 

@@ -18,7 +18,9 @@ from hypothesis.stateful import invariant
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ppk.adapters import audit as audit_module
 from ppk.adapters import schema
+from ppk.adapters import sql as sql_module
 from ppk.adapters.audit import Report, audit
 from ppk.adapters.chain import chained, digest_root, genesis, leaf, root_from_path
 from ppk.adapters.sql import SqlStore, open_store
@@ -32,6 +34,18 @@ ATTEMPTS_MAX: Final = 8
 """Forgeries tried at one step until the database's constraints let one in (a refused one is cheap)."""
 UNFOLDABLE: Final = "an entry the kernel can fold"
 """What the audit expected where the kernel could not fold a stored entry (adapters/audit.py)."""
+PAGE_ROWS: Final = 2
+"""The machines' stores and audits read in pages of 2 rows, not 1,000, so that every paged read (a
+ledger, the pending payouts, the audit's ledgers) crosses page boundaries in a short run. Nothing else
+depends on the page size."""
+STORE_PAGE_ROWS: Final = sql_module.PAGE_ROWS
+"""The store's own page size, put back after each run."""
+
+
+def read_in_pages_of(rows: int) -> None:
+    """Set the page size of the SQL store's and the audit's paged reads."""
+    for module in (sql_module, audit_module):
+        module.PAGE_ROWS = rows  # type: ignore[misc]  # a Final constant, changed for the machines only
 
 
 def empty_database(store: SqlStore) -> SqlStore:
@@ -52,7 +66,8 @@ class SqlDatabases:
     _runs: ClassVar[itertools.count[int]] = itertools.count()
 
     def fresh_store(self) -> SqlStore:
-        """A store on an empty database."""
+        """A store on an empty database, read in pages of `PAGE_ROWS` until `forget`."""
+        read_in_pages_of(PAGE_ROWS)
         url = type(self).postgres_url
         if url is None:
             if SqlDatabases._folder is None:
@@ -70,7 +85,8 @@ class SqlDatabases:
         return open_store(self.database)
 
     def forget(self, store: Store) -> None:
-        """The run is over: close its store, and delete its SQLite file."""
+        """The run is over: close its store, delete its SQLite file, and read in the store's pages again."""
+        read_in_pages_of(STORE_PAGE_ROWS)
         assert isinstance(store, SqlStore)
         store.close()
         if type(self).postgres_url is None:
