@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any, Final, cast
 
@@ -19,7 +20,7 @@ import attrs
 from sqlalchemy import Connection, Engine, insert, select, text
 
 from ppk.adapters import schema
-from ppk.adapters.canonical import decode_entry, encode_entry
+from ppk.adapters.canonical import canonical_bytes, decode_entry, encode_entry
 from ppk.adapters.chain import chained, genesis
 from ppk.adapters.sql import account_row, is_postgresql, loss_row, payout_row
 from ppk.kernel.state import REFUSAL_CODES, Account, Applied, Entry, Payout, Refused
@@ -160,6 +161,30 @@ def ledger_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         found=frozenset({(1, "chain"), (None, "chain"), (1, "decision")}),
         unfoldable=1,
     )
+    # Bytes that are JSON but not an entry: a key no entry has, or one it must have gone (mutation
+    # survivor canonical.py:163, which crashed the audit while it worded the finding).
+    stored = json.loads(bytes(ledger[middle - 1]["entry"]))
+    for what, value, words in (
+        ("a key no entry has", stored | {"forged": 1}, "extra ['forged']"),
+        (
+            "without its version",
+            {key: stored[key] for key in stored if key != "version"},
+            "missing ['version']",
+        ),
+    ):
+        yield SqlForgery(
+            name=f"entry {middle}: {what}, its hash kept",
+            rows=_evolve_rows(
+                honest,
+                ledger=[
+                    *ledger[: middle - 1],
+                    ledger[middle - 1] | {"entry": canonical_bytes(value)},
+                    *ledger[middle:],
+                ],
+            ),
+            found=frozenset({(middle, "chain"), (middle, "encoding"), (None, "chain")}),
+            says=(words,),
+        )
     for at in sorted({1, middle, count}):
         rehashed = [*ledger]
         rehashed[at - 1] = ledger[at - 1] | {"hash": hashlib.sha256(bytes(ledger[at - 1]["hash"])).digest()}
