@@ -11,14 +11,16 @@ answer lost), or after a payout's transfer left for the bank and before anything
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 
 from ppk.adapters.dispatcher import Gateway
 from ppk.adapters.store import PendingPayout, Store
 from ppk.kernel.state import Account, Command, Decision, Entry, Payout
+
+T = TypeVar("T")
 
 
 class CrashPoint(enum.StrEnum):
@@ -44,7 +46,7 @@ class Crash(Exception):  # noqa: N818 (a crash is an event, not an error of the 
 
 
 class FaultyStore:
-    """A store that crashes its next `execute` at the armed point, then works again."""
+    """A store that crashes its next `execute` (or `execute_many`) at the armed point, then works again."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
@@ -57,19 +59,28 @@ class FaultyStore:
         self._armed = point
 
     def execute(self, command: Command) -> Decision:
+        return self._crashing(lambda: self.inner.execute(command))
+
+    def execute_many(self, commands: Sequence[Command]) -> list[Decision]:
+        """A SQL store's group commit (`SqlStore.execute_many`): the whole group crashes at the armed
+        point, as the process running `ppk apply` would die with the group's transaction open."""
+        many: Callable[[Sequence[Command]], list[Decision]] = self.inner.execute_many  # type: ignore[attr-defined]
+        return self._crashing(lambda: many(commands))
+
+    def _crashing(self, call: Callable[[], T]) -> T:
         point, self._armed = self._armed, None
         engine = getattr(self.inner, "engine", None)
         if point is CrashPoint.BEFORE_COMMIT or (point is CrashPoint.INSIDE_TRANSACTION and engine is None):
             raise Crash(point)
         if point is CrashPoint.INSIDE_TRANSACTION:
-            return self._crash_inside(engine, command)
-        decision = self.inner.execute(command)
+            return self._crash_inside(engine, call)
+        result = call()
         if point is CrashPoint.AFTER_COMMIT:
             raise Crash(point)
-        return decision
+        return result
 
-    def _crash_inside(self, engine: Any, command: Command) -> Decision:
-        """Execute with the connection dying right after the ledger's insert, inside the transaction."""
+    def _crash_inside(self, engine: Any, call: Callable[[], T]) -> T:
+        """Run `call` with the connection dying right after the ledger's insert, inside the transaction."""
 
         def die(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
             # The entry is written and the transaction open: dying here, the database must roll it
@@ -79,7 +90,7 @@ class FaultyStore:
 
         event.listen(engine, "after_cursor_execute", die)
         try:
-            return self.inner.execute(command)
+            return call()
         finally:
             event.remove(engine, "after_cursor_execute", die)
 

@@ -993,24 +993,36 @@ class CrashRetryMachine(RuleBasedStateMachine):
 
     def submit(self, command: Command, crash: CrashPoint | None, lost: bool) -> None:
         """The client sends a command; the process may die, or the answer may never arrive."""
-        self.commands.append(command)
-        EXPLORED.commands += 1
+        self.submit_group([command], crash, lost, lambda: [self.store.execute(command)])
+
+    def submit_group(
+        self,
+        commands: list[Command],
+        crash: CrashPoint | None,
+        lost: bool,
+        run: Callable[[], list[Decision]] | None = None,
+    ) -> None:
+        """The client sends commands that are committed together (`execute_many`, unless `run` says
+        otherwise): a crash takes them all, unanswered, and so does a lost answer."""
+        self.commands.extend(commands)
+        EXPLORED.commands += len(commands)
         if crash is not None or lost:
             self.worldly = True
         self._note_lines()
         self.store.arm(crash)
         try:
-            decision = self.store.execute(command)
+            decisions = run() if run is not None else self.store.execute_many(commands)
         except Crash as crashed:
             EXPLORED.crash_points[str(crashed.point)] += 1
             self.down = True
-            self.unanswered.append(command)
+            self.unanswered.extend(commands)
             return
         if lost:
             EXPLORED.crash_points["answer_lost"] += 1
-            self.unanswered.append(command)
+            self.unanswered.extend(commands)
             return
-        self.acknowledge(command, decision)
+        for command, decision in zip(commands, decisions, strict=True):
+            self.acknowledge(command, decision)
 
     def acknowledge(self, command: Command, decision: Decision) -> None:
         status, code = status_of(decision)
@@ -1101,6 +1113,32 @@ class CrashRetryMachine(RuleBasedStateMachine):
         command = data.draw(st.sampled_from(self.unanswered), label="command")
         self.unanswered.remove(command)
         self.submit(command, crash, False)
+
+    @precondition(lambda self: not self.down and hasattr(self.store.inner, "execute_many"))
+    @rule(
+        items=st.lists(st.tuples(accounts, st.integers(-(10**6), 10**6)), min_size=1, max_size=6),
+        retries=st.booleans(),
+        crash=CRASH,
+        lost=LOST,
+    )
+    def submit_a_group(
+        self, items: list[tuple[str, int]], retries: bool, crash: CrashPoint | None, lost: bool
+    ) -> None:
+        """Commands as `ppk apply` commits them, many in one transaction over several accounts: new
+        funding (a positive figure) and balances (moved by the others), and with `retries` every
+        command still unanswered. A crash takes the whole group: all of it persisted, or none."""
+        commands: list[Command] = []
+        for account, figure in items:
+            if figure > 0:
+                commands.append(Fund(id=self.fresh_id(), account=account, amount_minor=figure))
+            else:
+                state = self.store.account(account)
+                balance = max(0, (state.capital_minor if state else 0) + figure)
+                commands.append(RecordBalance(id=self.fresh_id(), account=account, balance_minor=balance))
+        if retries:
+            commands.extend(self.unanswered)
+            self.unanswered = []
+        self.submit_group(commands, crash, lost)
 
     @precondition(lambda self: not self.down)
     @rule(account=accounts, profit=st.integers(1, 10**6))
