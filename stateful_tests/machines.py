@@ -89,8 +89,10 @@ settings.register_profile(
 settings.register_profile("deep", max_examples=2_000, stateful_step_count=120, deadline=None)
 """`ppk check`: many more examples and steps, fresh ones on every run."""
 
-ACCOUNT_NAMES: Final = ("acme", "B", "a", "zeta.9")
-"""Several accounts, among them two that sort by code point (`B` before `a`)."""
+ACCOUNT_NAMES: Final = ("acme", "B", "a", "zeta.9", "acme.2")
+"""Several accounts, among them two that sort by code point (`B` before `a`), and one whose id begins
+with another's and sorts before that one's payout ids (`acme` < `acme.2` < `acme:c1`): what is keyed
+by (account, payout id), as the outbox's pages are, must not mix them up."""
 
 SHARES_BP: Final = st.one_of(
     st.sampled_from([100, 900, 4782, 1875, 5000, 1, 9_999, 10_000, 0]), st.integers(1, 9_999)

@@ -133,6 +133,18 @@ def _bumped(entry: Entry) -> Entry | None:
     return None
 
 
+def _with_first_figure(stored: dict[str, Any], figure: int) -> dict[str, Any] | None:
+    """An entry's JSON with its command's first integer field (else its first event's) set to
+    `figure`; None if it has none."""
+    forged = json.loads(json.dumps(stored))
+    for holder in [forged["command"], *forged.get("events", [])]:
+        for key in sorted(holder):
+            if type(holder[key]) is int:
+                holder[key] = figure
+                return cast(dict[str, Any], forged)
+    return None
+
+
 def _resequenced(ledger: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row | {"seq": seq} for seq, row in enumerate(ledger, start=1)]
 
@@ -163,15 +175,21 @@ def ledger_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
     )
     # Bytes that are JSON but not an entry: a key no entry has, or one it must have gone (mutation
     # survivor canonical.py:163, which crashed the audit while it worded the finding).
+    # Or a figure one past a signed 64-bit integer, either way (survivor canonical.py:49).
     stored = json.loads(bytes(ledger[middle - 1]["entry"]))
-    for what, value, words in (
+    forgeries = [
         ("a key no entry has", stored | {"forged": 1}, "extra ['forged']"),
         (
             "without its version",
             {key: stored[key] for key in stored if key != "version"},
             "missing ['version']",
         ),
-    ):
+    ]
+    for figure in (2**63, -(2**63) - 1):
+        forged = _with_first_figure(stored, figure)
+        if forged is not None:
+            forgeries.append((f"a figure of {figure}", forged, f"fit a signed 64-bit integer, not {figure}"))
+    for what, value, words in forgeries:
         yield SqlForgery(
             name=f"entry {middle}: {what}, its hash kept",
             rows=_evolve_rows(
