@@ -506,7 +506,7 @@ class SettlementMachine(RuleBasedStateMachine):
         self.lines: list[bytes] = []
         type(self).last_lines = self.lines
         self.first_outcome: dict[tuple[str, str], tuple[str, str | None]] = {}
-        self.next_id = 0
+        self.next_id: dict[str, int] = {}
         EXPLORED.runs += 1
 
     def make_store(self) -> Store:
@@ -515,9 +515,12 @@ class SettlementMachine(RuleBasedStateMachine):
 
     # Sending a line ---------------------------------------------------------------------------
 
-    def fresh_id(self) -> str:
-        self.next_id += 1
-        return f"c{self.next_id}"
+    def fresh_id(self, account: str) -> str:
+        """An id new to `account`: c1, c2, … in each account. An id is unique within its account
+        only (spec.md#i8), so the same ids recur across accounts, and a store that looked up an entry,
+        a loss or a payout by its id alone, or by a wrong account, would mix them."""
+        self.next_id[account] = self.next_id.get(account, 0) + 1
+        return f"c{self.next_id[account]}"
 
     def send_line(self, line: bytes, built: Command | None = None) -> dict[str, Any]:
         """Run one line through the codec and the store, and the reference; they must agree.
@@ -596,7 +599,8 @@ class SettlementMachine(RuleBasedStateMachine):
         company_share_bp = min(company_share_bp, 10_000 - my_share_bp)
         self.open("acme", my_share_bp, company_share_bp, "string")
         self.send(
-            Sent(type="fund", id=self.fresh_id(), account="acme", fields=(("amount", 100_000),)), "string"
+            Sent(type="fund", id=self.fresh_id("acme"), account="acme", fields=(("amount", 100_000),)),
+            "string",
         )
         return "acme"
 
@@ -618,7 +622,7 @@ class SettlementMachine(RuleBasedStateMachine):
 
     def open(self, account: str, my_share_bp: int, company_share_bp: int, style: str) -> None:
         fields = (("my_share", my_share_bp), ("company_share", company_share_bp))
-        self.send(Sent(type="open_account", id=self.fresh_id(), account=account, fields=fields), style)
+        self.send(Sent(type="open_account", id=self.fresh_id(account), account=account, fields=fields), style)
 
     @rule(target=commands, account=accounts, data=st.data(), style=st.sampled_from(STYLES))
     def fund(self, account: str, data: st.DataObject, style: str) -> Sent:
@@ -633,7 +637,7 @@ class SettlementMachine(RuleBasedStateMachine):
             ),
             label="amount_minor",
         )
-        sent = Sent(type="fund", id=self.fresh_id(), account=account, fields=(("amount", amount),))
+        sent = Sent(type="fund", id=self.fresh_id(account), account=account, fields=(("amount", amount),))
         return self.send(sent, style)
 
     @rule(target=commands, account=accounts, data=st.data(), style=st.sampled_from(STYLES))
@@ -677,7 +681,7 @@ class SettlementMachine(RuleBasedStateMachine):
             ("date", date.isoformat() if date else None),
         )
         return self.send(
-            Sent(type="record_balance", id=self.fresh_id(), account=account, fields=fields), style
+            Sent(type="record_balance", id=self.fresh_id(account), account=account, fields=fields), style
         )
 
     @rule(target=commands, account=accounts, data=st.data(), style=st.sampled_from(STYLES))
@@ -708,7 +712,7 @@ class SettlementMachine(RuleBasedStateMachine):
         )
         fields = (("balance", capital - shortfall), ("date", None))
         return self.send(
-            Sent(type="record_balance", id=self.fresh_id(), account=account, fields=fields), style
+            Sent(type="record_balance", id=self.fresh_id(account), account=account, fields=fields), style
         )
 
     @rule(target=commands, account=accounts, data=st.data(), style=st.sampled_from(STYLES))
@@ -735,7 +739,7 @@ class SettlementMachine(RuleBasedStateMachine):
             ),
             label="payment_minor",
         )
-        sent = Sent(type="settle", id=self.fresh_id(), account=account, fields=(("payment", payment),))
+        sent = Sent(type="settle", id=self.fresh_id(account), account=account, fields=(("payment", payment),))
         return self.send(sent, style)
 
     @rule(
@@ -747,7 +751,9 @@ class SettlementMachine(RuleBasedStateMachine):
     )
     def set_shares(self, account: str, my_share_bp: int, company_share_bp: int, style: str) -> Sent:
         fields = (("my_share", my_share_bp), ("company_share", company_share_bp))
-        return self.send(Sent(type="set_shares", id=self.fresh_id(), account=account, fields=fields), style)
+        return self.send(
+            Sent(type="set_shares", id=self.fresh_id(account), account=account, fields=fields), style
+        )
 
     @rule(target=commands, account=accounts)
     def confirm_payout(self, account: str) -> Sent:
@@ -756,7 +762,9 @@ class SettlementMachine(RuleBasedStateMachine):
         own = [payout.id for payout in self.store.payouts(account)]
         payout = next(iter(own), "other:c1") if state else f"{account}:c1"
         payout = payout.replace(account + ":", "other:") if own else payout
-        sent = Sent(type="confirm_payout", id=self.fresh_id(), account=account, fields=(("payout", payout),))
+        sent = Sent(
+            type="confirm_payout", id=self.fresh_id(account), account=account, fields=(("payout", payout),)
+        )
         return self.send(sent, "string")
 
     @precondition(lambda self: self.accounts_where(lambda account: account.payout_count > 0))
@@ -768,7 +776,9 @@ class SettlementMachine(RuleBasedStateMachine):
         payout = data.draw(
             st.sampled_from([payout.id for payout in self.store.payouts(account)]), label="payout"
         )
-        sent = Sent(type="confirm_payout", id=self.fresh_id(), account=account, fields=(("payout", payout),))
+        sent = Sent(
+            type="confirm_payout", id=self.fresh_id(account), account=account, fields=(("payout", payout),)
+        )
         return self.send(sent, "string")
 
     @precondition(lambda self: self.accounts_where(lambda account: account.loss is None))
@@ -785,7 +795,7 @@ class SettlementMachine(RuleBasedStateMachine):
         state = self.account_now(account) or _nothing()
         fields = (("balance", state.capital_minor + profit), ("date", None))
         return self.send(
-            Sent(type="record_balance", id=self.fresh_id(), account=account, fields=fields), style
+            Sent(type="record_balance", id=self.fresh_id(account), account=account, fields=fields), style
         )
 
     # Rules: retries and bad lines -------------------------------------------------------------
@@ -801,6 +811,46 @@ class SettlementMachine(RuleBasedStateMachine):
         self.send(sent, style)
         if recorded is not None:
             check(self.account_now(sent.account) == before, f"I8: retrying {sent} changed the account")
+
+    @rule(sent=commands, account=accounts, style=st.sampled_from(STYLES))
+    def same_id_on_another_account(self, sent: Sent, account: str, style: str) -> None:
+        """A command id is unique within its account only: the same id and payload on another account
+        is another command, decided there, and neither account's books may be read for the other's."""
+        if account != sent.account:
+            self.send(attrs.evolve(sent, account=account), style)
+
+    @precondition(lambda self: self.accounts_where(lambda account: account.loss is not None))
+    @rule(data=st.data(), elsewhere=st.sampled_from(ACCOUNT_NAMES), capital=st.integers(2, 10**6))
+    def open_a_loss_under_the_same_id_elsewhere(
+        self, data: st.DataObject, elsewhere: str, capital: int
+    ) -> None:
+        """A loss opened on another account by a command with the same id as an active loss's (the
+        account opened and funded first if need be): each loss stays its own account's, however the
+        two are then settled, though a store keys loss rows by account and opening id."""
+        with_loss = self.accounts_where(lambda account: account.loss is not None)
+        source = data.draw(st.sampled_from(with_loss), label="account")
+        loss = (self.account_now(source) or _nothing()).loss
+        assert loss is not None
+        if elsewhere == source or self.store.entry(elsewhere, loss.opened_by) is not None:
+            return
+        if self.account_now(elsewhere) is None:
+            self.open(elsewhere, 5000, 5000, "string")
+        state = self.account_now(elsewhere)
+        if state is None or state.loss is not None:
+            return
+        if state.capital_minor == 0:
+            self.send(
+                Sent(
+                    type="fund", id=self.fresh_id(elsewhere), account=elsewhere, fields=(("amount", capital),)
+                ),
+                "string",
+            )
+        state = self.account_now(elsewhere) or _nothing()
+        if state.capital_minor == 0:
+            return
+        balance = data.draw(st.integers(0, state.capital_minor - 1), label="balance_minor")
+        fields = (("balance", balance), ("date", None))
+        self.send(Sent(type="record_balance", id=loss.opened_by, account=elsewhere, fields=fields), "string")
 
     @rule(sent=commands, style=st.sampled_from(STYLES))
     def retry_changed(self, sent: Sent, style: str) -> None:
@@ -827,7 +877,7 @@ class SettlementMachine(RuleBasedStateMachine):
         spec.md#readings 9: the kernel checks ids, accounts and quantities itself. The reference judges
         the same command written as a line, and the two must agree.
         """
-        command = backend_command(kind, self.fresh_id(), account, edge)
+        command = backend_command(kind, self.fresh_id(account), account, edge)
         self.send_line(jsonl.encode_line(jsonl.command_object(command))[:-1], built=command)
 
     @precondition(lambda self: hasattr(self.store, "execute_many"))
@@ -836,6 +886,7 @@ class SettlementMachine(RuleBasedStateMachine):
             st.one_of(
                 st.tuples(st.just("again"), commands, st.sampled_from(STYLES)),
                 st.tuples(st.just("changed"), commands, st.sampled_from(STYLES)),
+                st.tuples(st.just("elsewhere"), commands, accounts),
                 st.tuples(st.just("fund"), accounts, st.integers(1, 10**6)),
                 st.tuples(st.just("open"), st.sampled_from(ACCOUNT_NAMES), SHARES_BP),
                 st.tuples(st.just("bad"), st.sampled_from(BAD_LINES), st.none()),
@@ -847,23 +898,27 @@ class SettlementMachine(RuleBasedStateMachine):
     def send_a_group(self, items: list[tuple[str, Any, Any]]) -> None:
         """Commands as `ppk apply` commits them, many in one transaction, over several accounts:
         commands sent before (so answered from the ledger, or decided again if they were rejected),
-        the same ids with other payloads, new funding, accounts opened, malformed lines between. A SQL
-        store reads, decides and writes a group in bulk (`_Group`); the results must be those of the
-        same lines one at a time, and every step's checks of the books then run on what it wrote."""
+        the same ids with other payloads or on other accounts, new funding, accounts opened,
+        malformed lines between. A SQL store reads, decides and writes a group in bulk (`_Group`);
+        the results must be those of the same lines one at a time, and every step's checks of the
+        books then run on what it wrote."""
         lines = []
         for kind, what, how in items:
             if kind == "fund":
-                sent = Sent(type="fund", id=self.fresh_id(), account=what, fields=(("amount", how),))
+                sent = Sent(type="fund", id=self.fresh_id(what), account=what, fields=(("amount", how),))
                 lines.append(render(sent, "string"))
             elif kind == "open":
                 fields = (("my_share", how), ("company_share", 10_000 - how))
                 lines.append(
                     render(
-                        Sent(type="open_account", id=self.fresh_id(), account=what, fields=fields), "short"
+                        Sent(type="open_account", id=self.fresh_id(what), account=what, fields=fields),
+                        "short",
                     )
                 )
             elif kind == "bad":
                 lines.append(what)
+            elif kind == "elsewhere":
+                lines.append(render(attrs.evolve(what, account=how), "string"))
             else:
                 lines.append(render(what if kind == "again" else what.changed(), how))
         self.send_group(lines)

@@ -155,6 +155,12 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
                 )
         self.digest = report.digest
         self.covered = {account_id: len(self.stored_entries(account_id)) for account_id in ids}
+        # What `ppk audit` says it read (survivor audit.py:370 counted one entry less).
+        check(
+            (report.accounts, report.entries) == (len(ids), sum(self.covered.values())),
+            f"the audit read {report.accounts} accounts and {report.entries} entries, "
+            f"the books have {len(ids)} and {sum(self.covered.values())}",
+        )
 
     def stored_entries(self, account_id: str) -> tuple[bytes, ...]:
         """The account's entries as stored, in order: what its client keeps a copy of."""
