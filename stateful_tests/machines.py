@@ -529,33 +529,40 @@ class SettlementMachine(RuleBasedStateMachine):
         `line` is that command written out for the reference; the echoed id and account are not
         compared then, as the codec echoes only what it could read.
         """
+        self.lines.append(line)  # first: a failure inside the store must find it in `last_lines`
         decoded = built if built is not None else jsonl.decode_line(line)
         decision = None if isinstance(decoded, jsonl.Malformed) else self.store.execute(decoded)
-        return self.take_result(line, decoded, decision, built=built is not None)
+        return self.take_result(len(self.lines), line, decoded, decision, built=built is not None)
 
     def send_group(self, lines: list[bytes]) -> list[dict[str, Any]]:
         """Lines as `ppk apply` runs them: their commands decided and committed as one group
         (`execute_many`), the malformed lines among them answered in their places. Each result must
         be the one the reference gives the same lines one at a time."""
+        first = len(self.lines) + 1
+        self.lines.extend(lines)
         decoded = [jsonl.decode_line(line) for line in lines]
         commands = [one for one in decoded if not isinstance(one, jsonl.Malformed)]
         decisions = iter(self.store.execute_many(commands))  # type: ignore[attr-defined]
         return [
-            self.take_result(line, one, None if isinstance(one, jsonl.Malformed) else next(decisions))
-            for line, one in zip(lines, decoded, strict=True)
+            self.take_result(number, line, one, None if isinstance(one, jsonl.Malformed) else next(decisions))
+            for number, (line, one) in enumerate(zip(lines, decoded, strict=True), start=first)
         ]
 
     def take_result(
-        self, line: bytes, decoded: Command | jsonl.Malformed, decision: Decision | None, built: bool = False
+        self,
+        number: int,
+        line: bytes,
+        decoded: Command | jsonl.Malformed,
+        decision: Decision | None,
+        built: bool = False,
     ) -> dict[str, Any]:
-        """The result of a line the store decided (`decision`, None for a malformed line), checked."""
-        self.lines.append(line)
+        """The result of line `number`, which the store decided (`decision`, None if malformed), checked."""
         EXPLORED.commands += 1
         if isinstance(decoded, jsonl.Malformed):
-            result = jsonl.malformed_result(len(self.lines), decoded)
+            result = jsonl.malformed_result(number, decoded)
         else:
             assert decision is not None
-            result = jsonl.decision_result(len(self.lines), decoded, decision)
+            result = jsonl.decision_result(number, decoded, decision)
             self.check_outcome_never_changes(decoded, decision)
             check_stored_form(decision)
         kind = decoded.__class__.__name__ if not isinstance(decoded, jsonl.Malformed) else "line"

@@ -52,10 +52,10 @@ def contracts_off(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(contracts, name, lambda *args: True)
 
 
-def counterexample(machine: type[RuleBasedStateMachine]) -> str:
+def counterexample(machine: type[RuleBasedStateMachine], examples: int = TEETH.max_examples) -> str:
     """Run the machine; the message of the failure it finds (the test fails if it finds none)."""
     try:
-        run_state_machine_as_test(machine, settings=TEETH)
+        run_state_machine_as_test(machine, settings=settings(TEETH, max_examples=examples))
     except Exception as error:
         return "".join(str(part) for part in _messages(error))
     pytest.fail(f"{machine.__name__} found no counterexample to the seed's rule")
@@ -76,6 +76,13 @@ SEED_RULES: list[tuple[str, str, Callable[..., Any], str]] = [
 ]
 
 
+EXAMPLES: dict[str, int] = {"e4": 1_600}
+"""E4 needs a loss whose size makes half-up rounding differ, then a settlement of it. Within 400
+examples, whether the machine meets one turned on which constants Hypothesis draws from the modules a
+run has loaded (after an in-process `ppk check`, none in 400; 1,200 found one): E4 gets 1,600. The
+run stops at its first counterexample, so the larger budget costs time only when it is needed."""
+
+
 @pytest.mark.usefixtures("contracts_off")
 @pytest.mark.parametrize(
     ("erratum", "kernel_function", "seed_rule", "finding"), SEED_RULES, ids=[r[0] for r in SEED_RULES]
@@ -88,7 +95,7 @@ def test_teeth__the_state_machine_finds_the_seed_rule(
     finding: str,
 ) -> None:
     monkeypatch.setattr(transitions, kernel_function, seed_rule)
-    assert finding in counterexample(InvariantsAlone)
+    assert finding in counterexample(InvariantsAlone, EXAMPLES.get(erratum, TEETH.max_examples))
 
 
 @pytest.mark.usefixtures("contracts_off")
