@@ -39,6 +39,9 @@ for i in 1 2; do
         (cd "$work/w$i" && "$work/venv$i/bin/pip" install -q -c .ci/constraints.txt -e '.[dev]' \
             --config-settings editable_mode=strict && "$work/venv$i/bin/pip" install -q cosmic-ray==8.7.0)
     fi
+    # Strict editable installs link the files there were at install time: link the clone's files now,
+    # so that a module added since (the clones moved to a later commit) is the clone's, not missing.
+    (cd "$work/w$i" && "$work/venv$i/bin/pip" install -q --no-deps -e . --config-settings editable_mode=strict)
     (cd "$work/w$i" && "$work/venv$i/bin/python" -c \
         "import ppk.kernel.state as s, ppk.adapters.store as a, sys
 sys.exit(not (s.__file__.startswith('$work/w$i/') and a.__file__.startswith('$work/w$i/')))")
@@ -129,6 +132,18 @@ session() {  # session NAME TEST_COMMAND MODULE_REGEX [PREVIOUS_DB...]: run only
             && "$cr/python" "$work/filter_annotations.py" "$out/$name.sqlite")
         carry "$out/$name.sqlite" "$module" "$@"
     fi
+    # The baseline: the test command on the unmutated clone must pass, or every mutant would count as
+    # killed by a failure that has nothing to do with it (session b of the seed-17 sample was).
+    local commit
+    commit="$(git -C "$work/w1" rev-parse --short HEAD)"
+    if ! (cd "$work/w1" && env PATH="$work/venv1/bin:$PATH" PYTHONPATH="$work" PYTHONDONTWRITEBYTECODE=1 \
+        PPK_HYPOTHESIS_PROFILE=mutation timeout "${TIMEOUT:-180}" bash -c "$command" \
+        > "$out/$name-baseline.log" 2>&1); then
+        echo "session $name: its test command fails on the unmutated code at $commit (see $out/$name-baseline.log):" \
+            "a kill would mean nothing; fix the suite first" >&2
+        exit 1
+    fi
+    echo "session $name: the unmutated code at $commit passes its test command"
     local pids=()
     for i in 1 2; do
         find "$work/w$i" -name __pycache__ -prune -exec rm -rf {} +
