@@ -174,16 +174,50 @@ def is_lone_surrogate(char: str) -> bool:
     return 0xD800 <= ord(char) <= 0xDFFF
 
 
+# RFC 3629 §4: after a lead byte, how many continuation bytes follow, and the range of the first
+# (the others are 0x80-0xBF). Overlong forms, surrogates and code points past U+10FFFF are excluded
+# by these ranges; 0x80-0xC1 and 0xF5-0xFF never lead.
+_UTF8_LEADS: list[tuple[range, int, range]] = [
+    (range(0xC2, 0xE0), 1, range(0x80, 0xC0)),
+    (range(0xE0, 0xE1), 2, range(0xA0, 0xC0)),
+    (range(0xE1, 0xED), 2, range(0x80, 0xC0)),
+    (range(0xED, 0xEE), 2, range(0x80, 0xA0)),
+    (range(0xEE, 0xF0), 2, range(0x80, 0xC0)),
+    (range(0xF0, 0xF1), 3, range(0x90, 0xC0)),
+    (range(0xF1, 0xF4), 3, range(0x80, 0xC0)),
+    (range(0xF4, 0xF5), 3, range(0x80, 0x90)),
+]
+
+
+def first_invalid_byte(data: bytes) -> int | None:
+    """The index of the first byte that starts no well-formed UTF-8 sequence (RFC 3629's table, byte
+    by byte, not Python's decoder), or None if all of `data` is UTF-8."""
+    at = 0
+    while at < len(data):
+        if data[at] < 0x80:
+            at += 1
+            continue
+        lead = next((entry for entry in _UTF8_LEADS if data[at] in entry[0]), None)
+        if lead is None:
+            return at
+        _, following, first = lead
+        tail = data[at + 1 : at + 1 + following]
+        if len(tail) < following or tail[0] not in first or any(not 0x80 <= byte < 0xC0 for byte in tail[1:]):
+            return at
+        at += 1 + following
+    return None
+
+
 def parse_line(line: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     """(echo, command): `echo` holds the id and account to put in the result; `command` the
     checked fields. Raises MalformedError(echo, message) if the line breaks a boundary rule."""
     echo: dict[str, Any] = {}
     if len(line) > LINE_BYTES_MAX:
         raise MalformedError(echo, f"the line has {len(line)} bytes; at most {LINE_BYTES_MAX} are allowed")
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedError(echo, "the line is not UTF-8") from None
+    bad = first_invalid_byte(line)
+    if bad is not None:
+        raise MalformedError(echo, f"the line is not UTF-8: its byte {bad + 1}, 0x{line[bad]:02X}, is not")
+    text = line.decode("utf-8")
     if nesting_depth_exceeds(text, NESTING_DEPTH_MAX):
         raise MalformedError(echo, f"the line nests deeper than {NESTING_DEPTH_MAX} levels")
     try:

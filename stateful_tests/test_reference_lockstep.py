@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -45,6 +46,9 @@ def essentials(result: dict[str, Any]) -> dict[str, Any]:
         # Free text but for one fact a clerk acts on: that an amount must be more than 0 (not "0 or
         # more"), the bound the field has (mutation survivor kernel/transitions.py:189).
         kept["more_than_0"] = "must be more than 0" in result["error"].get("message", "")
+        # And, in a line that is not UTF-8, which byte is not (mutation survivor adapters/jsonl.py:329).
+        bad_byte = re.search(r"its byte (\d+), (0x[0-9A-F]{2})", result["error"].get("message", ""))
+        kept["bad_byte"] = bad_byte and bad_byte.groups()
     return kept
 
 
@@ -187,6 +191,18 @@ BAD_DATES = [
 ]
 BAD_IDS = ['""', '"' + "x" * 129 + '"', '"a\\u0000"', '"a\\u007f"', '"a\\u0085"', '"\\ud800"', "5", "null"]
 GOOD_ODD_IDS = ['"' + "y" * 128 + '"', '"\\ud83d\\ude00"', '"é ü"', '"a\\u00a0b"', '"a:b"']
+NOT_UTF8 = [
+    b"\x80",  # a continuation byte with no lead
+    b"\xc1\xbf",  # an overlong two-byte form
+    b"\xe0\x9f\xbf",  # an overlong three-byte form
+    b"\xe2\x82",  # a three-byte sequence cut short
+    b"\xed\xbf\xbf",  # a surrogate
+    b"\xf0\x9f\x98",  # a four-byte sequence cut short
+    b"\xf4\x90\x80\x80",  # past U+10FFFF
+    b"\xf5\x80\x80\x80",  # a byte that never leads
+    b"\xe9t",  # a lead byte followed by ASCII
+]
+"""Byte sequences that are not UTF-8, each a different way (RFC 3629 §4)."""
 BAD_ACCOUNTS = ['""', '"a b"', '"\\u00e9"', '"' + "b" * 65 + '"', "7", '"a\\n"']
 
 
@@ -280,6 +296,12 @@ def bad_line(data: st.DataObject, account: str, command_id: str) -> bytes:
         lambda: b'{"id": "\xc0\xaf", "account": "a", "type": "fund", "amount": "1"}',
         lambda: b'{"id": "\xed\xa0\x80", "account": "a", "type": "fund", "amount": "1"}',
         lambda: ("{" + head + ', "type": "fund", "amount": "1"}').encode() + b"\x80",
+        lambda: (
+            b'{"id": "'
+            + data.draw(st.text(st.sampled_from("a\u00e9\u20ac\U0001f600"), max_size=4)).encode()
+            + data.draw(st.sampled_from(NOT_UTF8))
+            + b'", "account": "a", "type": "fund", "amount": "1"}'
+        ),
     ]
     if data.draw(st.integers(0, 7)) == 0:
         return raw_bytes[data.draw(st.integers(0, len(raw_bytes) - 1))]()
