@@ -55,7 +55,12 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
 
 
 def audit_path(leaves: Sequence[bytes], index: int) -> list[bytes]:
-    """RFC 6962 §2.1.1: the sibling hashes from leaf `index` up to the root, nearest first."""
+    """RFC 6962 §2.1.1: the sibling hashes from leaf `index` up to the root, nearest first.
+
+    Defined for 0 ≤ index < len(leaves) only (PATH(m, D[n]) with 0 ≤ m < n); any other index, and any
+    index of no leaves, is an IndexError, not a path that proves nothing."""
+    if not 0 <= index < len(leaves):
+        raise IndexError(f"leaf {index} of {len(leaves)}: a path is for a leaf from 0 to {len(leaves) - 1}")
     if len(leaves) <= 1:
         return []
     split = _split(len(leaves))

@@ -543,3 +543,12 @@ def test_imports__standard_library_only() -> None:
     assert imported, "the parse found no import"
     assert imported - sys.stdlib_module_names - {"__future__"} == set()
     assert "ppk" not in imported
+
+
+@pytest.mark.parametrize(("size", "index"), [(0, 0), (1, 1), (1, -1), (7, 7), (7, -1), (8, 9)])
+def test_audit_path__a_leaf_outside_the_tree_is_an_index_error(size: int, index: int) -> None:
+    """RFC 6962 defines PATH(m, D[n]) for 0 ≤ m < n: no path is made up for any other leaf (and a
+    tree of no leaves has none)."""
+    leaves = [chain.leaf(f"a{n}", 1, bytes(32)) for n in range(size)]
+    with pytest.raises(IndexError, match=f"leaf {index} of {size}"):
+        chain.audit_path(leaves, index)
