@@ -21,8 +21,8 @@ from __future__ import annotations
 import collections
 import datetime
 import json
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Final, Protocol
 
 import attrs
 import icontract
@@ -989,16 +989,23 @@ def _comparable(result: dict[str, Any]) -> tuple[object, ...]:
 # --- The world around the kernel: crashes, restarts, retries, the dispatcher ---------------------
 
 
+class Bank(Gateway, Protocol):
+    """What the dispatcher pays through, and what the machine reads back: the money that moved."""
+
+    @property
+    def moved(self) -> Mapping[str, int]:
+        """Each payout id whose money moved, with its amount."""
+        ...
+
+
 class DedupGateway:
     """A transfer gateway that moves money once per idempotency key, as real ones do."""
 
     def __init__(self) -> None:
         self.moved: dict[str, int] = {}
         """Each key whose money moved, with its amount."""
-        self.requests = 0
 
     def send(self, payout_id: str, amount_minor: int) -> None:
-        self.requests += 1
         self.moved.setdefault(payout_id, amount_minor)
 
 
@@ -1025,7 +1032,7 @@ class CrashRetryMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.store = FaultyStore(self.make_store())
-        self.gateway = DedupGateway()
+        self.gateway = self.make_gateway()
         self.faulty_gateway = FaultyGateway(type(self).wrap_gateway(self.gateway))
         self.down = False
         self.unanswered: list[Command] = []
@@ -1041,6 +1048,10 @@ class CrashRetryMachine(RuleBasedStateMachine):
     def make_store(self) -> Store:
         """The store under test; a persistence adapter overrides this."""
         return MemoryStore()
+
+    def make_gateway(self) -> Bank:
+        """The bank the dispatcher pays through; a persistence adapter overrides this."""
+        return DedupGateway()
 
     def reopen_store(self, store: Store) -> Store:
         """The store a new process opens on what `store` persisted; a persistence adapter overrides this."""

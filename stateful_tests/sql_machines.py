@@ -22,6 +22,7 @@ from ppk.adapters import audit as audit_module
 from ppk.adapters import schema
 from ppk.adapters import sql as sql_module
 from ppk.adapters.audit import Report, audit
+from ppk.adapters.bank import SqliteBank
 from ppk.adapters.chain import chained, digest_root, genesis, leaf, root_from_path
 from ppk.adapters.sql import SqlStore, open_store
 from ppk.adapters.store import Store
@@ -65,14 +66,19 @@ class SqlDatabases:
     _folder: ClassVar[tempfile.TemporaryDirectory[str] | None] = None
     _runs: ClassVar[itertools.count[int]] = itertools.count()
 
+    @staticmethod
+    def folder() -> Path:
+        """The session's folder for SQLite files, made on first use and deleted at exit."""
+        if SqlDatabases._folder is None:
+            SqlDatabases._folder = tempfile.TemporaryDirectory(prefix="ppk-machines-")
+        return Path(SqlDatabases._folder.name)
+
     def fresh_store(self) -> SqlStore:
         """A store on an empty database, read in pages of `PAGE_ROWS` until `forget`."""
         read_in_pages_of(PAGE_ROWS)
         url = type(self).postgres_url
         if url is None:
-            if SqlDatabases._folder is None:
-                SqlDatabases._folder = tempfile.TemporaryDirectory(prefix="ppk-machines-")
-            path = Path(SqlDatabases._folder.name) / f"run{next(SqlDatabases._runs)}.db"
+            path = SqlDatabases.folder() / f"run{next(SqlDatabases._runs)}.db"
             self.database = str(path)
             return open_store(self.database)
         self.database = url
@@ -310,14 +316,44 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
         )
 
 
+class SqliteBankGateway:
+    """The demo's bank, `ppk dispatch`'s default (adapters/bank.py): a SQLite file with one row per
+    payout id transferred, which moves a repeated transfer once and refuses another amount under an
+    id it holds. The dispatcher's crash after a transfer makes it send the same transfer again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.bank = SqliteBank(path)
+
+    def send(self, payout_id: str, amount_minor: int) -> None:
+        self.bank.send(payout_id, amount_minor)
+
+    @property
+    def moved(self) -> dict[str, int]:
+        return self.bank.transfers()
+
+    def close(self) -> None:
+        self.bank.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
 class SqlCrashRetryMachine(_Audited, SqlDatabases, CrashRetryMachine):
-    """The crash machine on the SQL store: crashes before, inside and after the transaction."""
+    """The crash machine on the SQL store, paying through the demo's SQLite bank: crashes before,
+    inside and after the transaction."""
+
+    _banks: ClassVar[itertools.count[int]] = itertools.count()
 
     def make_store(self) -> Store:
         return self.fresh_store()
+
+    def make_gateway(self) -> SqliteBankGateway:
+        return SqliteBankGateway(SqlDatabases.folder() / f"bank{next(self._banks)}.db")
 
     def reopen_store(self, store: Store) -> Store:
         return self.reopened(store)
 
     def teardown(self) -> None:
+        assert isinstance(self.gateway, SqliteBankGateway)
+        self.gateway.close()
         self.forget(self.store.inner)
