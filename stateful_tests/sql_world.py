@@ -1,0 +1,637 @@
+"""The world a SQL store lives in, as a state machine: databases of every kind, the names and settings
+a user gives, other writers, and a server that rolls transactions back.
+
+The settlement and crash machines (`sql_machines.py`) drive one store on one database they made.
+Around that store, ppk promises more, and this machine checks it against a model of the world after
+every step:
+
+- **Opening.** A database is ppk's (opened, its books as the model has them), older (refused with the
+  `ppk db upgrade --db …` that upgrades it, which, followed, brings the same books to this ppk's
+  schema), someone else's (refused, naming its first five tables, untouched), or in a folder that does
+  not exist (refused, naming the folder, nothing created). It is named by a path or a `sqlite:///`
+  URL, with `$PPK_BUSY_TIMEOUT` unset, valid or not (refused, naming the variable and the value).
+- **Passwords.** A PostgreSQL URL with a password, parsed or not, connected to or not: no message and
+  no shown URL holds the password, and each names the user and the host.
+- **Another writer holds the lock** (SQLite): readers read on without waiting, a writer gives up after
+  the busy timeout saying so and writes nothing, and once the lock is free the same command applies.
+- **Writers race**: two to four stores on the same database each send a group of commands at the
+  same moment. Every writer gets its answers, and they are the answers of *some* order of the groups,
+  one after the other, in the in-memory store (the groups are linearizable); the database's books
+  are then the books of that order, and the audit finds them clean.
+- **The server rolls a transaction back** as a serialisation failure or a deadlock victim, up to
+  `RETRIES_MAX` times in a row: the store runs it again and the command applies once; once more than
+  that, the store says so and writes nothing.
+
+On PostgreSQL (`postgres_url`) the machine races writers, injects rollbacks and shows URLs on the one
+database it is given; the file rules are SQLite's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import math
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Final
+
+from alembic import command as alembic_command
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+
+from ppk.adapters import sql as sql_module
+from ppk.adapters.audit import audit
+from ppk.adapters.sql import (
+    BUSY_TIMEOUT_ENV,
+    BUSY_TIMEOUT_MAX_S,
+    SqlStore,
+    database_url,
+    open_store,
+    shown_url,
+    upgrade_database,
+)
+from ppk.adapters.store import DatabaseError, MemoryStore, Store
+from ppk.kernel.state import (
+    Account,
+    Command,
+    Decision,
+    Entry,
+    Fund,
+    OpenAccount,
+    Payout,
+    RecordBalance,
+    Settle,
+)
+from ppk.stateful_tests.machines import EXPLORED, check
+from ppk.stateful_tests.sql_machines import empty_database
+
+OLDER: Final = "0001"
+"""The schema version an older database is at: the first of ppk's migrations."""
+RETRIES: Final = 3
+"""The store's RETRIES_MAX while the machine runs (put back after): the same loop, with a last retry
+reached in 7 ms of back-off instead of a second."""
+BUSY_TIMEOUT: Final = "0.05"
+"""$PPK_BUSY_TIMEOUT while another writer holds the lock: how long a writer waits before it gives up."""
+RACE_TIMEOUT_S: Final = 60.0
+"""How long a race waits for its writers: far beyond what one takes."""
+
+# --- What the machine draws ------------------------------------------------------------------------
+
+ACCOUNTS: Final = ("a", "b", "c")
+
+
+def commands_on(account: str) -> st.SearchStrategy[Command]:
+    """Commands on one account, under few ids, so that writers send the same id, the same command or
+    another under one id, and open the same account."""
+    return st.one_of(
+        st.builds(
+            OpenAccount,
+            id=st.sampled_from(["o1", "o2"]),
+            account=st.just(account),
+            my_share_bp=st.sampled_from([100, 5_000]),
+            company_share_bp=st.sampled_from([900, 0]),
+        ),
+        st.builds(
+            Fund,
+            id=st.sampled_from(["f1", "f2", "f3"]),
+            account=st.just(account),
+            amount_minor=st.integers(1, 100_000),
+        ),
+        st.builds(
+            RecordBalance,
+            id=st.sampled_from(["b1", "b2", "b3"]),
+            account=st.just(account),
+            balance_minor=st.integers(0, 200_000),
+        ),
+        st.builds(
+            Settle,
+            id=st.sampled_from(["s1", "s2"]),
+            account=st.just(account),
+            payment_minor=st.integers(1, 20_000),
+        ),
+    )
+
+
+COMMANDS: Final = st.sampled_from(ACCOUNTS).flatmap(commands_on)
+GROUPS: Final = st.lists(st.lists(COMMANDS, min_size=1, max_size=4), min_size=2, max_size=4)
+
+# Table names no ppk table has (quoted: "if" is one), drawn in orders other than sorted.
+FOREIGN_TABLES: Final = st.lists(
+    st.text("abcdefghij_", min_size=1, max_size=6).filter(lambda name: name[0] != "_"),
+    min_size=1,
+    max_size=8,
+    unique=True,
+).filter(lambda names: not {"accounts", "ledger", "losses", "payouts", "checkpoints"} & set(names))
+
+# $PPK_BUSY_TIMEOUT: None for unset, then texts valid and not, at and past the bounds.
+TIMEOUT_TEXTS: Final = st.one_of(
+    st.none(),
+    st.sampled_from(["", " ", "0", "0.0", "0.5", "5", " 2 ", "86400", "86400.0", "1e3"]),
+    st.sampled_from(["-1", "-0.001", "86400.001", "1e9", "nan", "inf", "-inf", "five", "0x10", "1,5"]),
+    st.floats(-10.0, BUSY_TIMEOUT_MAX_S + 10.0, allow_nan=False).map(repr),
+)
+
+# URL parts: a password of capitals (no vowels: no word of a message) and digits, which no other part
+# (lower case) can contain.
+USERS: Final = st.text("abcdefgh", min_size=1, max_size=6)
+PASSWORDS: Final = st.text("BCDFGHJKMNPQRSTVWXZ23456789", min_size=6, max_size=12)
+HOSTS: Final = st.sampled_from(["127.0.0.1", "db.example", "localhost"])
+SCHEMES: Final = st.sampled_from(["postgresql", "postgres", "postgresql+psycopg"])
+
+
+def busy_timeout_accepted(text: str | None) -> bool:
+    """spec.md#database: $PPK_BUSY_TIMEOUT is unset or blank, or a number of seconds from 0 to
+    BUSY_TIMEOUT_MAX_S (written from the rule, not from sql.py's code)."""
+    if text is None or not text.strip():
+        return True
+    try:
+        seconds = float(text)
+    except ValueError:
+        return False
+    return not math.isnan(seconds) and 0.0 <= seconds <= BUSY_TIMEOUT_MAX_S
+
+
+@contextlib.contextmanager
+def environment(name: str, value: str | None) -> Iterator[None]:
+    """The variable set to `value` (None: unset) inside, and as it was after."""
+    before = os.environ.get(name)
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class RollbackError(Exception):
+    """What psycopg's error carries for a transaction the server rolled back: its SQLSTATE."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"the server rolled the transaction back (SQLSTATE {sqlstate})")
+        self.sqlstate = sqlstate
+
+
+@contextlib.contextmanager
+def rolled_back(store: SqlStore, times: int, sqlstate: str) -> Iterator[list[int]]:
+    """The store's next `times` transactions fail at their first statement as the server fails one it
+    rolls back; yields the list of transactions begun, one item each."""
+    begun: list[int] = []
+    failed: set[int] = set()
+
+    def on_begin(_connection: Any) -> None:
+        begun.append(len(begun))
+
+    def on_statement(_connection: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        # SQLite's BEGIN IMMEDIATE runs before this transaction's on_begin: the first statement after.
+        if begun and begun[-1] < times and begun[-1] not in failed:
+            failed.add(begun[-1])
+            raise OperationalError(statement, parameters, RollbackError(sqlstate))
+
+    event.listen(store.engine, "begin", on_begin)
+    event.listen(store.engine, "before_cursor_execute", on_statement)
+    try:
+        yield begun
+    finally:
+        event.remove(store.engine, "before_cursor_execute", on_statement)
+        event.remove(store.engine, "begin", on_begin)
+
+
+# --- The machine -----------------------------------------------------------------------------------
+
+
+class StoreWorldMachine(RuleBasedStateMachine):
+    """Databases of every kind, opened, upgraded, locked, raced and rolled back (see the module)."""
+
+    postgres_url: ClassVar[str | None] = None
+    """The PostgreSQL database to race on; None: SQLite files in a folder of the run."""
+    _empty: ClassVar[tempfile.TemporaryDirectory[str] | None] = None
+    OLDER_MAX: ClassVar[int] = 2
+    """Older databases a run makes at most: each costs a migration down and one up (about 0.15 s)."""
+    KIND_MAX: ClassVar[int] = 3
+    """Databases of someone else's, and in missing folders, a run makes at most: more would only take
+    the steps of the rules that use them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="ppk-world-"))
+        self.numbers = itertools.count()
+        self.books: dict[str, MemoryStore] = {}
+        """ppk's databases (as a command line names them), each with the books the model says it has."""
+        self.older: dict[str, MemoryStore] = {}
+        """Databases at schema OLDER, with their books."""
+        self.foreign: dict[str, list[str]] = {}
+        """Databases that are not ppk's, with their tables."""
+        self.missing: dict[str, Path] = {}
+        """Databases in a folder that does not exist, with the folder."""
+        self.made_older = 0
+        self.changed: set[str] = set()
+        """ppk's databases written to or upgraded since the books were last checked."""
+        self.readers: dict[str, SqlStore] = {}
+        """A store on each ppk database, open from its first check on."""
+        self.advice: dict[str, str] = {}
+        """An older database's refusal: the `--db` it says to upgrade."""
+        self.retries = sql_module.RETRIES_MAX
+        sql_module.RETRIES_MAX = RETRIES  # type: ignore[misc]  # a Final constant, changed for the machine only
+        EXPLORED.runs += 1
+
+    def teardown(self) -> None:
+        for reader in self.readers.values():
+            reader.close()
+        sql_module.RETRIES_MAX = self.retries  # type: ignore[misc]
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def new_path(self) -> str:
+        return str(self.folder / f"db{next(self.numbers)}.db")
+
+    def new_ppk_database(self) -> str:
+        """A new, empty ppk database: a copy of one made once, as creating the schema (Alembic's
+        migrations) costs more than a whole step."""
+        if StoreWorldMachine._empty is None:
+            StoreWorldMachine._empty = tempfile.TemporaryDirectory(prefix="ppk-world-empty-")
+            open_store(str(Path(StoreWorldMachine._empty.name) / "empty.db")).close()
+        path = self.new_path()
+        shutil.copyfile(Path(StoreWorldMachine._empty.name) / "empty.db", path)
+        return path
+
+    @initialize()
+    def a_first_database(self) -> None:
+        url = type(self).postgres_url
+        if url is not None:
+            store = empty_database(open_store(url))
+            store.close()
+            self.books[url] = MemoryStore()
+            self.changed.add(url)
+        else:
+            path = self.new_ppk_database()
+            self.books[path] = MemoryStore()
+            self.changed.add(path)
+
+    # --- Books ------------------------------------------------------------------------------------
+
+    def same_books(self, store: Store, model: Store, where: str) -> None:
+        """The store holds the model's books: its accounts, every ledger and every payout."""
+        held, meant = books_of(store), books_of(model)
+        check(list(held) == list(meant), f"{where}: accounts {list(held)}, not {list(meant)}")
+        for account_id, books in meant.items():
+            check(
+                held[account_id] == books, f"{where}: account {account_id!r}: {held[account_id]}, not {books}"
+            )
+
+    @invariant()
+    def a_ppk_database_holds_its_books_and_the_audit_finds_them_clean(self) -> None:
+        """After each step that wrote to or upgraded a ppk database, read by a store that was open all
+        along (as a reader in another process is)."""
+        for database in sorted(self.changed):
+            if database not in self.readers:
+                self.readers[database] = open_store(database)
+            reader = self.readers[database]
+            self.same_books(reader, self.books[database], database)
+            findings = audit(reader.engine, record=False).findings
+            check(not findings, f"{database}: the audit found {list(findings)}")
+        self.changed.clear()
+
+    # --- Making databases -------------------------------------------------------------------------
+
+    @precondition(lambda self: self.postgres_url is None and self.made_older < self.OLDER_MAX)
+    @rule(commands=st.lists(COMMANDS, max_size=6))
+    def an_older_database(self, commands: list[Command]) -> None:
+        """A database a ppk of schema OLDER wrote: made here, given books, and taken back to OLDER."""
+        self.made_older += 1
+        path = self.new_ppk_database()
+        model = MemoryStore()
+        with contextlib.closing(open_store(path)) as store:
+            for command in commands:
+                check(
+                    store.execute(command) == model.execute(command),
+                    f"{command} decided apart from the model",
+                )
+            with store.engine.execution_options(ppk_write=True).begin() as connection:
+                config, _ = sql_module._alembic(connection)
+                alembic_command.downgrade(config, OLDER)
+        self.older[path] = model
+
+    @precondition(lambda self: self.postgres_url is None and len(self.foreign) < self.KIND_MAX)
+    @rule(tables=FOREIGN_TABLES)
+    def someone_elses_database(self, tables: list[str]) -> None:
+        path = self.new_path()
+        connection = sqlite3.connect(path)
+        try:
+            for table in tables:
+                connection.execute(f'CREATE TABLE "{table}" (x)')
+            connection.commit()
+        finally:
+            connection.close()
+        self.foreign[path] = tables
+
+    @precondition(lambda self: self.postgres_url is None and len(self.missing) < self.KIND_MAX)
+    @rule()
+    def a_database_in_a_missing_folder(self) -> None:
+        folder = self.folder / f"missing{next(self.numbers)}"
+        self.missing[str(folder / "ppk.db")] = folder
+
+    # --- Opening ----------------------------------------------------------------------------------
+
+    @precondition(lambda self: self.postgres_url is None)
+    @rule(data=st.data(), as_url=st.booleans(), timeout=TIMEOUT_TEXTS)
+    def open_a_database(self, data: st.DataObject, as_url: bool, timeout: str | None) -> None:
+        """Open any database, by its path or a sqlite:/// URL, under any $PPK_BUSY_TIMEOUT."""
+        every = sorted([*self.books, *self.older, *self.foreign, *self.missing])
+        path = data.draw(st.sampled_from(every), label="database")
+        named = f"sqlite:///{path}" if as_url else path
+        with environment(BUSY_TIMEOUT_ENV, timeout):
+            try:
+                store: SqlStore | None = open_store(named)
+                refusal = ""
+            except DatabaseError as error:
+                store, refusal = None, str(error)
+        if store is not None:
+            store.close()
+        check("\n" not in refusal, f"{named}: a refusal of more than one line: {refusal!r}")
+        if path in self.missing:
+            folder = self.missing[path]
+            check(repr(str(folder)) in refusal, f"{named}: the refusal does not name the folder: {refusal!r}")
+            check(not folder.exists(), f"{named}: the missing folder was made")
+            EXPLORED.outcomes["world: a missing folder named"] += 1
+        elif not busy_timeout_accepted(timeout):
+            check(
+                f"${BUSY_TIMEOUT_ENV}" in refusal and repr(str(timeout).strip()[:40]) in refusal,
+                f"{named} with ${BUSY_TIMEOUT_ENV}={timeout!r}: {refusal or 'opened'}",
+            )
+            EXPLORED.outcomes["world: a busy timeout refused"] += 1
+        elif path in self.foreign:
+            named_tables = ", ".join(sorted(self.foreign[path])[:5])
+            check(
+                f"({named_tables})" in refusal,
+                f"{named}: the refusal does not name ({named_tables}): {refusal!r}",
+            )
+            check(
+                self.tables(path) == sorted(self.foreign[path]),
+                f"{named}: someone else's database was changed",
+            )
+            EXPLORED.outcomes["world: someone else's database refused"] += 1
+        elif path in self.older:
+            advice = re.search(r"`ppk db upgrade --db (.+)`", refusal)
+            check(advice is not None, f"{named}: an older database without the upgrade advice: {refusal!r}")
+            assert advice is not None
+            check(database_url(advice[1]) == database_url(named), f"{named}: the advice names {advice[1]!r}")
+            self.advice[path] = advice[1]
+            EXPLORED.outcomes["world: an older database refused with advice"] += 1
+        else:
+            check(store is not None, f"{named} with ${BUSY_TIMEOUT_ENV}={timeout!r} refused: {refusal!r}")
+            EXPLORED.outcomes["world: a ppk database opened"] += 1
+
+    def tables(self, path: str) -> list[str]:
+        connection = sqlite3.connect(path)
+        try:
+            return sorted(
+                row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            )
+        finally:
+            connection.close()
+
+    @precondition(lambda self: self.advice)
+    @rule(data=st.data())
+    def follow_the_advice(self, data: st.DataObject) -> None:
+        """`ppk db upgrade --db` what the refusal said: the database is this ppk's, its books as they were."""
+        path = data.draw(st.sampled_from(sorted(self.advice)), label="older database")
+        versions = upgrade_database(self.advice.pop(path))
+        check(versions == (OLDER, sql_module.schema_head()), f"{path}: upgraded from and to {versions}")
+        self.books[path] = self.older.pop(path)
+        self.changed.add(path)
+        EXPLORED.outcomes["world: an older database upgraded"] += 1
+
+    # --- Passwords --------------------------------------------------------------------------------
+
+    @rule(scheme=SCHEMES, user=USERS, password=PASSWORDS, host=HOSTS, name=USERS, parsed=st.booleans())
+    def a_server_url_with_a_password(
+        self, *, scheme: str, user: str, password: str, host: str, name: str, parsed: bool
+    ) -> None:
+        """Shown, refused as no URL, or refused by a server that is not there: never the password."""
+        port = str(closed_port()) if parsed else "5x"  # 5x: no number, SQLAlchemy cannot parse it
+        text = f"{scheme}://{user}:{password}@{host}:{port}/{name}"
+        shown: list[str] = []
+        if parsed:
+            shown.append(shown_url(database_url(text)))
+        if not parsed or host == "127.0.0.1":  # a server that is not there: the connection is refused
+            try:
+                open_store(text).close()
+            except DatabaseError as error:
+                shown.append(str(error))
+            else:
+                check(False, f"{text}: opened, with no server there")
+        for message in shown:
+            check(password not in message, f"{text}: the password is shown: {message!r}")
+            check(
+                f"{user}:***@{host}" in message,
+                f"{text}: the message does not name {user}@{host}: {message!r}",
+            )
+        EXPLORED.outcomes["world: a password hidden"] += 1
+
+    # --- Another writer ---------------------------------------------------------------------------
+
+    @precondition(lambda self: self.postgres_url is None)
+    @rule(data=st.data(), command=COMMANDS)
+    def another_writer_holds_the_lock(self, data: st.DataObject, command: Command) -> None:
+        """Readers read on; a writer gives up after the busy timeout, writing nothing; then it applies."""
+        path = data.draw(st.sampled_from(sorted(self.books)), label="database")
+        model = self.books[path]
+        self.changed.add(path)
+        with environment(BUSY_TIMEOUT_ENV, BUSY_TIMEOUT), contextlib.closing(open_store(path)) as store:
+            holder = sqlite3.connect(path, isolation_level=None)
+            try:
+                holder.execute("BEGIN IMMEDIATE")
+                self.same_books(store, model, f"{path}, read while another writer holds the lock")
+                try:
+                    store.execute(command)
+                    check(False, f"{path}: {command} written while another writer held the lock")
+                except DatabaseError as error:
+                    check("locked" in str(error) and f"{BUSY_TIMEOUT} s" in str(error), f"{path}: {error}")
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            self.same_books(store, model, f"{path}, after a write that gave up")
+            check(
+                store.execute(command) == model.execute(command),
+                f"{path}: {command} decided apart from the model",
+            )
+        EXPLORED.outcomes["world: a writer gave up on a held lock"] += 1
+
+    @rule(data=st.data(), groups=GROUPS)
+    def writers_race(self, data: st.DataObject, groups: list[list[Command]]) -> None:
+        """Each group from its own store at once: on SQLite, the answers and books of some order of
+        the groups; on PostgreSQL, of some interleaving of the writers' commands on each account."""
+        database = data.draw(st.sampled_from(sorted(self.books)), label="database")
+        stores = [open_store(database) for _ in groups]
+        try:
+            answers = race(stores, groups)
+        finally:
+            for store in stores:
+                store.close()
+        for number, answer in enumerate(answers):
+            check(not isinstance(answer, BaseException), f"writer {number} of {groups} failed: {answer!r}")
+        decided = [
+            list(zip(group, answer, strict=True))
+            for group, answer in zip(groups, answers, strict=True)
+            if not isinstance(answer, BaseException)
+        ]
+        with contextlib.closing(open_store(database)) as store:
+            held = books_of(store)
+        model = self.books[database]
+        after = (
+            serially(model, decided, held) if self.postgres_url is None else by_account(model, decided, held)
+        )
+        check(
+            after is not None,
+            f"{database}: the answers {answers} to {groups} and the books {held} are those of no "
+            + ("order of the groups" if self.postgres_url is None else "interleaving of the writers"),
+        )
+        assert after is not None
+        self.books[database] = after
+        self.changed.add(database)
+        EXPLORED.outcomes[f"world: {len(groups)} writers raced"] += 1
+
+    # --- The server rolls back --------------------------------------------------------------------
+
+    @rule(data=st.data(), command=COMMANDS, times=st.integers(0, RETRIES + 1), deadlock=st.booleans())
+    def the_server_rolls_back(
+        self, data: st.DataObject, command: Command, times: int, deadlock: bool
+    ) -> None:
+        """The command's transaction fails `times` times as the server's victim: run again up to
+        RETRIES_MAX times, it applies once; past that, a one-line error and nothing written."""
+        database = data.draw(st.sampled_from(sorted(self.books)), label="database")
+        model = self.books[database]
+        self.changed.add(database)
+        with contextlib.closing(open_store(database)) as store:
+            with rolled_back(store, times, "40P01" if deadlock else "40001") as begun:
+                try:
+                    decision: Decision | None = store.execute(command)
+                    failed = ""
+                except DatabaseError as error:
+                    decision, failed = None, str(error)
+            if times <= RETRIES:
+                check(
+                    decision == model.execute(command),
+                    f"{command} after {times} rollbacks: {decision} {failed}",
+                )
+                check(len(begun) == times + 1, f"{times} rollbacks, {len(begun)} transactions")
+            else:
+                check(decision is None and "SQLSTATE" in failed, f"{times} rollbacks in a row: {decision}")
+                check(len(begun) == RETRIES + 1, f"{times} rollbacks, {len(begun)} transactions")
+            self.same_books(store, model, f"{database}, after {times} rollbacks")
+        EXPLORED.outcomes["world: rolled back, then run again"] += 1
+
+
+Decided = list[tuple[Command, Decision]]
+"""A writer's commands, each with the answer it got, in the order it sent them."""
+
+
+def serially(model: MemoryStore, writers: Sequence[Decided], held: Books) -> MemoryStore | None:
+    """The model after the writers' groups one after the other, in the order that gives each command
+    its answer and the database's books (answers alone may fit several orders: two fundings of one
+    account under two ids); None if no order does."""
+    for order in itertools.permutations(writers):
+        trial = copy.deepcopy(model)
+        answered = all(trial.execute(command) == answer for group in order for command, answer in group)
+        if answered and books_of(trial) == held:
+            return trial
+    return None
+
+
+def by_account(model: MemoryStore, writers: Sequence[Decided], held: Books) -> MemoryStore | None:
+    """The model after the writers' commands, account by account, interleaved in an order that keeps
+    each writer's order, gives each command its answer, and puts what is recorded in the order of the
+    database's ledger; None if there is none. (Commands on different accounts never meet.)"""
+    after: MemoryStore | None = model
+    for account_id in sorted({command.account for writer in writers for command, _ in writer}):
+        lanes = [
+            [(command, answer) for command, answer in writer if command.account == account_id]
+            for writer in writers
+        ]
+        ledger = held[account_id][1] if account_id in held else []
+        assert after is not None
+        after = _interleaved(after, lanes, account_id, ledger)
+        if after is None:
+            return None
+    return after if after is not None and books_of(after) == held else None
+
+
+def _interleaved(
+    model: MemoryStore, lanes: list[Decided], account_id: str, ledger: list[Entry]
+) -> MemoryStore | None:
+    # The state at a choice of positions in the lanes is the same whatever the path: the same
+    # commands got the same answers, and the recorded ones went into the ledger in its order.
+    seen: set[tuple[int, ...]] = set()
+
+    def walk(store: MemoryStore, positions: tuple[int, ...]) -> MemoryStore | None:
+        if positions in seen:
+            return None
+        seen.add(positions)
+        if all(position == len(lane) for position, lane in zip(positions, lanes, strict=True)):
+            return store
+        for number, lane in enumerate(lanes):
+            if positions[number] < len(lane):
+                command, answer = lane[positions[number]]
+                trial = copy.deepcopy(store)
+                written = list(trial.ledger(account_id))
+                if trial.execute(command) != answer or written != ledger[: len(written)]:
+                    continue
+                found = walk(trial, (*positions[:number], positions[number] + 1, *positions[number + 1 :]))
+                if found is not None:
+                    return found
+        return None
+
+    return walk(model, (0,) * len(lanes))
+
+
+Books = dict[str, tuple[Account | None, list[Entry], list[Payout]]]
+"""A store's books: each account (by id, in order) with its ledger and its payouts."""
+
+
+def books_of(store: Store) -> Books:
+    return {
+        account_id: (store.account(account_id), list(store.ledger(account_id)), store.payouts(account_id))
+        for account_id in store.account_ids()
+    }
+
+
+def race(stores: Sequence[SqlStore], groups: Sequence[list[Command]]) -> list[list[Decision] | BaseException]:
+    """Each group through its store's execute_many in its own thread, all released at once."""
+    barrier = threading.Barrier(len(groups))
+    answers: list[list[Decision] | BaseException] = [RuntimeError("no answer")] * len(groups)
+
+    def writer(number: int) -> None:
+        try:
+            barrier.wait(RACE_TIMEOUT_S)
+            answers[number] = stores[number].execute_many(groups[number])
+        except BaseException as error:
+            answers[number] = error
+
+    threads = [threading.Thread(target=writer, args=(number,)) for number in range(len(groups))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(RACE_TIMEOUT_S)
+    return answers
