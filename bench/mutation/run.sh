@@ -34,6 +34,8 @@ cp "$here"/cosmic-ray.toml "$here"/ppk_mutation_profile.py "$here"/filter_annota
 
 for i in 1 2; do
     [ -d "$work/w$i" ] || git clone -q "$source_repo" "$work/w$i"
+    # An interrupted session leaves its last mutant written into the clone: put the code back.
+    git -C "$work/w$i" checkout -q -- .
     if [ ! -x "$work/venv$i/bin/python" ]; then
         python3 -m venv "$work/venv$i"
         (cd "$work/w$i" && "$work/venv$i/bin/pip" install -q -c .ci/constraints.txt -e '.[dev]' \
