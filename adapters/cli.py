@@ -854,7 +854,9 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
     of the books it reaches) and the crash-and-retry machine in turn, fresh examples each batch,
     printing what was explored: runs, steps, commands, their outcomes, forgeries caught and the
     crash points hit. On the SQL store the crashes also fall inside the transaction, restarts open a
-    new store on the same database, and after every step `ppk audit` must find the books clean. On
+    new store on the same database, and after every step `ppk audit` must find the books clean; a
+    third machine races writers, rolls transactions back as the server would, holds the lock (SQLite)
+    and opens databases of every kind (SQLite) and URLs with passwords. On
     a failure it prints the shrunk failing program as Hypothesis does and, when that program needs
     no crash or restart, writes its commands as JSON Lines that `ppk replay` reproduces.
 
@@ -872,12 +874,12 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
         from hypothesis.reporting import with_reporter
         from hypothesis.stateful import run_state_machine_as_test
 
-        from ppk.stateful_tests import machines, sql_machines
+        from ppk.stateful_tests import machines, sql_machines, sql_world
     except ImportError as error:
         click.echo(f"ppk check needs Hypothesis: pip install 'ppk[check]' ({error})", err=True)
         sys.exit(EXIT_NOT_INSTALLED)
 
-    where, checked = _checked_machines(store_name, machines, sql_machines)
+    where, checked = _checked_machines(store_name, machines, sql_machines, sql_world)
     explored = machines.EXPLORED
     # One failure, shrunk: shrinking several distinct ones can take Hypothesis minutes each.
     batch = settings(
@@ -888,8 +890,11 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
     )
     started = time.monotonic()
     click.echo(f"ppk check: exploring for {budget:g} s with the {profile} profile, {where}")
+    rounds = 0
     while time.monotonic() - started < budget:
         for machine in checked:
+            if rounds and time.monotonic() - started >= budget:
+                break  # each machine ran once at least; a batch of a SQL machine can take a minute
             try:
                 # Hypothesis's own reports stay silent: a failure's program is in its exception's notes,
                 # printed below, and an interrupt must not print advice to reproduce a failure.
@@ -899,21 +904,31 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
                 _report_failure(machine, error, failing_commands)
                 _print_explored(explored, time.monotonic() - started)
                 sys.exit(EXIT_COUNTEREXAMPLE)
+        rounds += 1
         _print_explored(explored, time.monotonic() - started)
     click.echo("ppk check: no counterexample found")
 
 
-def _checked_machines(store_name: str, machines: Any, sql_machines: Any) -> tuple[str, tuple[type, ...]]:
+def _checked_machines(
+    store_name: str, machines: Any, sql_machines: Any, sql_world: Any
+) -> tuple[str, tuple[type, ...]]:
     """The machines to run for `--store`, and where they run, in words."""
     from ppk.adapters.sql import database_url, shown_url
 
-    names = "the settlement and crash-and-retry machines"
     if store_name == "memory":
-        return f"{names} on the in-memory store", (machines.SettlementMachine, machines.CrashRetryMachine)
+        return (
+            "the settlement and crash-and-retry machines on the in-memory store",
+            (machines.SettlementMachine, machines.CrashRetryMachine),
+        )
+    names = "the settlement, crash-and-retry and store-world machines"
     if store_name == "sqlite":
         return (
-            f"{names} on the SQL store, a throwaway SQLite file per run",
-            (sql_machines.SqlSettlementMachine, sql_machines.SqlCrashRetryMachine),
+            f"{names} on the SQL store, throwaway SQLite files per run",
+            (
+                sql_machines.SqlSettlementMachine,
+                sql_machines.SqlCrashRetryMachine,
+                sql_world.StoreWorldMachine,
+            ),
         )
     try:
         url = database_url(store_name)
@@ -941,6 +956,7 @@ def _checked_machines(store_name: str, machines: Any, sql_machines: Any) -> tupl
     return f"{names} on the SQL store, PostgreSQL at {shown_url(url)}", (
         type("SettlementMachineOnPostgreSQL", (sql_machines.SqlSettlementMachine,), attributes),
         type("CrashRetryMachineOnPostgreSQL", (sql_machines.SqlCrashRetryMachine,), attributes),
+        type("StoreWorldMachineOnPostgreSQL", (sql_world.StoreWorldMachine,), attributes),
     )
 
 

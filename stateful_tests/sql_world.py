@@ -301,6 +301,10 @@ class StoreWorldMachine(RuleBasedStateMachine):
             )
 
     @invariant()
+    def count_step(self) -> None:
+        EXPLORED.steps += 1
+
+    @invariant()
     def a_ppk_database_holds_its_books_and_the_audit_finds_them_clean(self) -> None:
         """After each step that wrote to or upgraded a ppk database, read by a store that was open all
         along (as a reader in another process is)."""
@@ -459,6 +463,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
         path = data.draw(st.sampled_from(sorted(self.books)), label="database")
         model = self.books[path]
         self.changed.add(path)
+        EXPLORED.commands += 2
         with environment(BUSY_TIMEOUT_ENV, BUSY_TIMEOUT), contextlib.closing(open_store(path)) as store:
             holder = sqlite3.connect(path, isolation_level=None)
             try:
@@ -484,6 +489,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
         """Each group from its own store at once: on SQLite, the answers and books of some order of
         the groups; on PostgreSQL, of some interleaving of the writers' commands on each account."""
         database = data.draw(st.sampled_from(sorted(self.books)), label="database")
+        EXPLORED.commands += sum(map(len, groups))
         stores = [open_store(database) for _ in groups]
         try:
             answers = race(stores, groups)
@@ -524,6 +530,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
         database = data.draw(st.sampled_from(sorted(self.books)), label="database")
         model = self.books[database]
         self.changed.add(database)
+        EXPLORED.commands += 1
         with contextlib.closing(open_store(database)) as store:
             with rolled_back(store, times, "40P01" if deadlock else "40001") as begun:
                 try:

@@ -57,14 +57,16 @@ def test_check__rejects_a_budget_under_a_second() -> None:
 def test_check__on_sqlite_says_so_and_reaches_inside_the_transaction() -> None:
     result = CliRunner().invoke(main, ["check", "--store", "sqlite", "--budget", "1", "--profile", "ci"])
     assert result.exit_code == 0, result.output
-    assert "on the SQL store, a throwaway SQLite file per run" in result.output
+    assert "store-world machines on the SQL store, throwaway SQLite files per run" in result.output
     assert "no counterexample found" in result.output
 
 
 def test_check__on_postgresql_runs_on_an_empty_database_and_names_it(postgres_url: str) -> None:
     result = CliRunner().invoke(main, ["check", "--store", postgres_url, "--budget", "1", "--profile", "ci"])
     assert result.exit_code == 0, result.output
-    assert "on the SQL store, PostgreSQL at 'postgresql://postgres@127.0.0.1:" in result.output
+    assert "store-world machines on the SQL store, PostgreSQL at 'postgresql://postgres@127.0.0.1:" in (
+        result.output
+    )
 
 
 def test_check__refuses_a_postgresql_database_that_holds_accounts(postgres_url: str) -> None:
