@@ -605,10 +605,7 @@ class SettlementMachine(RuleBasedStateMachine):
         """An account with capital from the start, so that losses can open in a short run."""
         company_share_bp = min(company_share_bp, 10_000 - my_share_bp)
         self.open("acme", my_share_bp, company_share_bp, "string")
-        self.send(
-            Sent(type="fund", id=self.fresh_id("acme"), account="acme", fields=(("amount", 100_000),)),
-            "string",
-        )
+        self.send(self.funding("acme", 100_000), "string")
         return "acme"
 
     @rule(
@@ -628,8 +625,17 @@ class SettlementMachine(RuleBasedStateMachine):
         return account
 
     def open(self, account: str, my_share_bp: int, company_share_bp: int, style: str) -> None:
+        self.send(self.opening(account, my_share_bp, company_share_bp), style)
+
+    def opening(self, account: str, my_share_bp: int, company_share_bp: int) -> Sent:
+        """An open_account under the account's next fresh id."""
         fields = (("my_share", my_share_bp), ("company_share", company_share_bp))
-        self.send(Sent(type="open_account", id=self.fresh_id(account), account=account, fields=fields), style)
+        return Sent(type="open_account", id=self.fresh_id(account), account=account, fields=fields)
+
+    def funding(self, account: str, amount_minor: int) -> Sent:
+        """A fund under the account's next fresh id."""
+        fields = (("amount", amount_minor),)
+        return Sent(type="fund", id=self.fresh_id(account), account=account, fields=fields)
 
     @rule(target=commands, account=accounts, data=st.data(), style=st.sampled_from(STYLES))
     def fund(self, account: str, data: st.DataObject, style: str) -> Sent:
@@ -644,8 +650,7 @@ class SettlementMachine(RuleBasedStateMachine):
             ),
             label="amount_minor",
         )
-        sent = Sent(type="fund", id=self.fresh_id(account), account=account, fields=(("amount", amount),))
-        return self.send(sent, style)
+        return self.send(self.funding(account, amount), style)
 
     @rule(target=commands, account=accounts, data=st.data(), style=st.sampled_from(STYLES))
     def record_balance(self, account: str, data: st.DataObject, style: str) -> Sent:
@@ -846,12 +851,7 @@ class SettlementMachine(RuleBasedStateMachine):
         if state is None or state.loss is not None:
             return
         if state.capital_minor == 0:
-            self.send(
-                Sent(
-                    type="fund", id=self.fresh_id(elsewhere), account=elsewhere, fields=(("amount", capital),)
-                ),
-                "string",
-            )
+            self.send(self.funding(elsewhere, capital), "string")
         state = self.account_now(elsewhere) or _nothing()
         if state.capital_minor == 0:
             return
@@ -912,16 +912,9 @@ class SettlementMachine(RuleBasedStateMachine):
         lines = []
         for kind, what, how in items:
             if kind == "fund":
-                sent = Sent(type="fund", id=self.fresh_id(what), account=what, fields=(("amount", how),))
-                lines.append(render(sent, "string"))
+                lines.append(render(self.funding(what, how), "string"))
             elif kind == "open":
-                fields = (("my_share", how), ("company_share", 10_000 - how))
-                lines.append(
-                    render(
-                        Sent(type="open_account", id=self.fresh_id(what), account=what, fields=fields),
-                        "short",
-                    )
-                )
+                lines.append(render(self.opening(what, how, 10_000 - how), "short"))
             elif kind == "bad":
                 lines.append(what)
             elif kind == "elsewhere":

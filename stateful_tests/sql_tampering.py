@@ -11,6 +11,7 @@ forgery says which findings (position, check) the audit must report, and whether
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
@@ -136,12 +137,12 @@ def _bumped(entry: Entry) -> Entry | None:
 def _with_first_figure(stored: dict[str, Any], figure: int) -> dict[str, Any] | None:
     """An entry's JSON with its command's first integer field (else its first event's) set to
     `figure`; None if it has none."""
-    forged = json.loads(json.dumps(stored))
+    forged = copy.deepcopy(stored)
     for holder in [forged["command"], *forged.get("events", [])]:
         for key in sorted(holder):
             if type(holder[key]) is int:
                 holder[key] = figure
-                return cast(dict[str, Any], forged)
+                return forged
     return None
 
 
