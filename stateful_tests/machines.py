@@ -997,8 +997,11 @@ class DedupGateway:
     def __init__(self) -> None:
         self.moved: dict[str, int] = {}
         """Each key whose money moved, with its amount."""
+        self.requests = 0
+        """Transfers asked for, repeats included (tests/test_dispatcher.py counts them)."""
 
     def send(self, payout_id: str, amount_minor: int) -> None:
+        self.requests += 1
         self.moved.setdefault(payout_id, amount_minor)
 
 
