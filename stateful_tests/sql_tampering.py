@@ -190,6 +190,12 @@ def ledger_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         forged = _with_first_figure(stored, figure)
         if forged is not None:
             forgeries.append((f"a figure of {figure}", forged, f"fit a signed 64-bit integer, not {figure}"))
+    # A refusal of the entry's command in every other respect, under an outcome no entry is stored
+    # with: a decision kind that writes nothing, or none (survivor canonical.py:255, `>= "refused"`).
+    command = decode_entry(bytes(ledger[middle - 1]["entry"])).command
+    refusal = json.loads(encode_entry(Refused(command=command, code=min(REFUSAL_CODES))))
+    for outcome in ("rejected", None):
+        forgeries.append((f"outcome {outcome!r}", refusal | {"outcome": outcome}, f"not {outcome!r}"))
     for what, value, words in forgeries:
         yield SqlForgery(
             name=f"entry {middle}: {what}, its hash kept",
