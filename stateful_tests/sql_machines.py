@@ -240,6 +240,8 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
         for forged in self.sql_forgeries(honest, account_id):
             try:
                 with past_the_triggers(engine) as connection:
+                    if forged.unindexed:
+                        sql_tampering.ONE_ACTIVE_LOSS.drop(connection)
                     write_rows(connection, account_id, forged.rows)
             except IntegrityError:
                 continue  # a forgery the database's own constraints refuse: the next one
@@ -248,6 +250,8 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             finally:
                 with past_the_triggers(engine) as connection:
                     write_rows(connection, account_id, honest)
+                    if forged.unindexed:
+                        sql_tampering.ONE_ACTIVE_LOSS.create(connection)
             self.check_sql_forgery(report, forged, honest, account_id)
             break
         with engine.connect() as connection:

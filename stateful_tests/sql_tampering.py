@@ -28,6 +28,10 @@ from ppk.kernel.state import REFUSAL_CODES, Account, Applied, Entry, Payout, Ref
 from ppk.stateful_tests import tampering
 
 TABLES: Final = (schema.ledger, schema.accounts, schema.losses, schema.payouts)
+ONE_ACTIVE_LOSS: Final = next(
+    index for index in schema.losses.indexes if index.name == "ix_losses_one_active_per_account"
+)
+"""spec.md#i3 held by the database: the partial unique index an insider would have to drop first."""
 """The tables of an account's books (checkpoints hold none: they say what a digest covered)."""
 
 Where = tuple[int | None, str]
@@ -108,6 +112,9 @@ class SqlForgery:
     """The position of an entry the kernel cannot fold: the audit must say so there."""
     says: tuple[str, ...] = ()
     """Words each of which some finding's `found` must contain: which row, which figure."""
+    unindexed: bool = False
+    """Written with the one-active-loss index dropped first (an insider with the rights to), and the
+    index made again when the honest rows are back."""
 
 
 def _evolve_rows(rows: Rows, **changes: Any) -> Rows:
@@ -287,6 +294,19 @@ def loss_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         found=frozenset({(None, "losses")}),
         exact=True,
         says=(f"loss {STRAY_LOSS!r}",),
+    )
+    # Two active losses, exactly, which the index refuses unless it is dropped first (survivor
+    # audit.py:307 of the seed-23 sample, `> 2`, let two pass unnamed).
+    owing = stray | {"capital_minor": 2, "balance_minor": 1, "original_minor": 1, "capital_closed_minor": 0}
+    owing |= {"remaining_minor": 1, "active": True}
+    active = sum(row["active"] for row in losses)
+    added = [owing | {"opened_by": f"{STRAY_LOSS}{n}"} for n in range(2 - active)]
+    yield SqlForgery(
+        name="two active losses, the one-active index dropped",
+        rows=_evolve_rows(honest, losses=[*added, *losses]),
+        found=frozenset({(None, "losses")}),
+        says=("2 active",),
+        unindexed=True,
     )
     for index, loss in enumerate(losses[:1]):
         shares = loss["my_share_bp"] + loss["company_share_bp"]
