@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import ClassVar, Final
 
-from hypothesis.stateful import invariant
+from hypothesis import strategies as st
+from hypothesis.stateful import invariant, precondition, rule
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -22,7 +23,7 @@ from ppk.adapters import audit as audit_module
 from ppk.adapters import schema
 from ppk.adapters import sql as sql_module
 from ppk.adapters.audit import Report, audit
-from ppk.adapters.bank import SqliteBank
+from ppk.adapters.bank import SqliteBank, TransferRefusedError
 from ppk.adapters.chain import chained, digest_root, genesis, leaf, root_from_path
 from ppk.adapters.sql import SqlStore, open_store
 from ppk.adapters.store import Store
@@ -358,6 +359,27 @@ class SqlCrashRetryMachine(_Audited, SqlDatabases, CrashRetryMachine):
 
     def reopen_store(self, store: Store) -> Store:
         return self.reopened(store)
+
+    @precondition(lambda self: bool(self.gateway.moved))
+    @rule(data=st.data(), more=st.booleans())
+    def the_bank_refuses_another_amount_under_a_payout_id(self, data: st.DataObject, more: bool) -> None:
+        """A payout id the bank holds, sent with another amount (a client's bug, not the dispatcher's):
+        refused, naming both amounts, and nothing moves (survivor bank.py:52 of the seed-23 sample,
+        `<`, refused only a larger one)."""
+        assert isinstance(self.gateway, SqliteBankGateway)
+        moved = self.gateway.moved
+        payout_id = data.draw(st.sampled_from(sorted(moved)), label="payout_id")
+        other = moved[payout_id] + (1 if more or moved[payout_id] == 1 else -1)
+        try:
+            self.gateway.send(payout_id, other)
+            refused = ""
+        except TransferRefusedError as error:
+            refused = str(error)
+        check(
+            f"for {moved[payout_id]} minor units, not {other}" in refused,
+            f"{payout_id!r} sent for {other} after {moved[payout_id]}: {refused or 'accepted'}",
+        )
+        check(self.gateway.moved == moved, f"{payout_id!r} sent for {other}: the bank's transfers changed")
 
     def teardown(self) -> None:
         assert isinstance(self.gateway, SqliteBankGateway)
