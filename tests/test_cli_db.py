@@ -237,6 +237,8 @@ def test_bank__accepts_a_payout_id_once_and_refuses_another_amount(tmp_path: Pat
         bank.send("a:1", 500)  # a retry moves nothing
         with pytest.raises(TransferRefusedError, match="not 600"):
             bank.send("a:1", 600)
+        with pytest.raises(TransferRefusedError, match="not 400"):  # smaller, too (survivor bank.py:52 `<`)
+            bank.send("a:1", 400)
         bank.send("b:1", 7)
         assert bank.transfers() == {"a:1": 500, "b:1": 7}
     finally:
