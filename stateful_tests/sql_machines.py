@@ -9,6 +9,7 @@ the ledger's insert) and after it (`faults.py`).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import tempfile
 from pathlib import Path
@@ -24,7 +25,7 @@ from ppk.adapters import schema
 from ppk.adapters import sql as sql_module
 from ppk.adapters.audit import Report, audit
 from ppk.adapters.bank import SqliteBank, TransferRefusedError
-from ppk.adapters.chain import chained, digest_root, genesis, leaf, root_from_path
+from ppk.adapters.chain import digest_root, root_from_path
 from ppk.adapters.sql import SqlStore, open_store
 from ppk.adapters.store import Store
 from ppk.stateful_tests import sql_tampering, tampering
@@ -154,7 +155,7 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             check(self.proof_verifies(report, proved, entries), f"the proof of {proved!r} does not verify")
             assert report.proof is not None and report.digest is not None
             root, path = digest_root(report.digest), [bytes.fromhex(one) for one in report.proof.path]
-            hashed = leaf(proved, len(entries), self.head(proved, entries))
+            hashed = self.leaf(proved, len(entries), self.head(proved, entries))
             for wrong in range(report.proof.size + 1):
                 check(
                     wrong == report.proof.index
@@ -182,17 +183,27 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
 
     @staticmethod
     def head(account_id: str, entries: tuple[bytes, ...]) -> bytes:
-        head = genesis(account_id)
+        """docs/audit.md §1, as a client computes it from the document (not with adapters/chain.py)."""
+        head = hashlib.sha256(b"ppk-chain-v1\x00" + account_id.encode("ascii")).digest()
         for data in entries:
-            head = chained(head, data)
+            head = hashlib.sha256(head + data).digest()
         return head
+
+    @staticmethod
+    def leaf(account_id: str, length: int, head: bytes) -> bytes:
+        """docs/audit.md §2, from the document: 0x00, the id's length and bytes, the ledger's length in
+        8 bytes big-endian, the head (survivor chain.py:35 of the seed-29 sample, 7 bytes, agreed with
+        itself)."""
+        name = account_id.encode("ascii")
+        length_bytes = length.to_bytes(8, "big")
+        return hashlib.sha256(b"\x00" + bytes([len(name)]) + name + length_bytes + head).digest()
 
     def proof_verifies(self, report: Report, account_id: str, entries: tuple[bytes, ...]) -> bool:
         """docs/audit.md §3, the client's side: its own entries, hashed, lead by the path to the digest."""
         proof = report.proof
         if proof is None or report.digest is None or proof.account != account_id:
             return False
-        hashed = leaf(account_id, len(entries), self.head(account_id, entries))
+        hashed = self.leaf(account_id, len(entries), self.head(account_id, entries))
         path = [bytes.fromhex(sibling) for sibling in proof.path]
         root = digest_root(report.digest)
         return root is not None and root_from_path(hashed, proof.index, proof.size, path) == root
