@@ -118,6 +118,79 @@ def test_interrupt__exits_130_with_no_advice_to_reproduce_a_failure(tmp_path: Pa
     assert "@seed" not in output + errors and "counterexample" not in output + errors
 
 
+def run_to_an_interrupt(script: str, folder: Path) -> tuple[str, str]:
+    """Runs a Python script that starts ppk and interrupts it; its output and errors once it exited 130,
+    well before the budget of the `ppk check` it runs (600 s)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        output, errors = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, errors
+    return output, errors
+
+
+# Python drops an exception raised in a garbage collector's callback, and Hypothesis keeps one
+# registered: a Ctrl-C that lands there must still interrupt `ppk check`, not leave it to its budget.
+CTRL_C_IN_A_COLLECTOR_CALLBACK = """
+import gc, signal, sys, threading
+from ppk.adapters.cli import run
+
+armed = threading.Event()
+
+def collecting(phase, info):
+    if phase == "start" and armed.is_set():
+        armed.clear()
+        signal.raise_signal(signal.SIGINT)  # its handler runs here, inside the callback
+
+gc.callbacks.append(collecting)
+threading.Timer(3, armed.set).start()
+sys.argv = ["ppk", "check", "--budget", "600"]
+run()
+"""
+
+
+def test_interrupt__landing_in_a_garbage_collector_callback_still_exits_130(tmp_path: Path) -> None:
+    output, errors = run_to_an_interrupt(CTRL_C_IN_A_COLLECTOR_CALLBACK, tmp_path)
+    assert "interrupted" in errors
+    assert "Traceback" not in errors and "Exception ignored" not in errors, errors
+    assert "no counterexample found" not in output
+
+
+# Hypothesis 6.170 answers a Ctrl-C that lands in its engine before the engine's runner exists with
+# an AssertionError of its own (core.py: `assert state._runner is not None`): not a counterexample.
+CTRL_C_TURNED_INTO_AN_ASSERTION_ERROR = """
+import signal, sys
+import hypothesis.stateful
+from ppk.adapters.cli import run
+
+batches = []
+
+def engine(machine, **options):
+    batches.append(machine)
+    if len(batches) == 3:
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            assert batches is None
+    return real(machine, **options)
+
+real = hypothesis.stateful.run_state_machine_as_test
+hypothesis.stateful.run_state_machine_as_test = engine
+sys.argv = ["ppk", "check", "--budget", "600"]
+run()
+"""
+
+
+def test_interrupt__that_hypothesis_turns_into_another_exception_is_no_counterexample(tmp_path: Path) -> None:
+    output, errors = run_to_an_interrupt(CTRL_C_TURNED_INTO_AN_ASSERTION_ERROR, tmp_path)
+    assert "interrupted" in errors and "Traceback" not in errors
+    assert "counterexample" not in output + errors
+    assert not (tmp_path / "ppk-check-failure.jsonl").exists()
+
+
 def test_interrupt__of_apply_keeps_what_was_committed_and_exits_130(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [PPK, "apply"], cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
