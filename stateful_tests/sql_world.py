@@ -35,7 +35,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import tempfile
 import threading
@@ -73,7 +72,8 @@ from ppk.kernel.state import (
     Settle,
 )
 from ppk.stateful_tests.machines import EXPLORED, check
-from ppk.stateful_tests.sql_machines import empty_database
+from ppk.stateful_tests.postgres import free_port
+from ppk.stateful_tests.sql_machines import SqlDatabases, empty_database
 
 OLDER: Final = "0001"
 """The schema version an older database is at: the first of ppk's migrations."""
@@ -178,14 +178,6 @@ def environment(name: str, value: str | None) -> Iterator[None]:
             os.environ[name] = before
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 class RollbackError(Exception):
     """What psycopg's error carries for a transaction the server rolled back: its SQLSTATE."""
 
@@ -227,7 +219,6 @@ class StoreWorldMachine(RuleBasedStateMachine):
 
     postgres_url: ClassVar[str | None] = None
     """The PostgreSQL database to race on; None: SQLite files in a folder of the run."""
-    _empty: ClassVar[tempfile.TemporaryDirectory[str] | None] = None
     OLDER_MAX: ClassVar[int] = 2
     """Older databases a run makes at most: each costs a migration down and one up (about 0.15 s)."""
     KIND_MAX: ClassVar[int] = 3
@@ -236,7 +227,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.folder = Path(tempfile.mkdtemp(prefix="ppk-world-"))
+        self.folder = Path(tempfile.mkdtemp(prefix="world-", dir=SqlDatabases.folder()))
         self.numbers = itertools.count()
         self.books: dict[str, MemoryStore] = {}
         """ppk's databases (as a command line names them), each with the books the model says it has."""
@@ -269,11 +260,11 @@ class StoreWorldMachine(RuleBasedStateMachine):
     def new_ppk_database(self) -> str:
         """A new, empty ppk database: a copy of one made once, as creating the schema (Alembic's
         migrations) costs more than a whole step."""
-        if StoreWorldMachine._empty is None:
-            StoreWorldMachine._empty = tempfile.TemporaryDirectory(prefix="ppk-world-empty-")
-            open_store(str(Path(StoreWorldMachine._empty.name) / "empty.db")).close()
+        empty = SqlDatabases.folder() / "world-empty.db"
+        if not empty.exists():
+            open_store(str(empty)).close()
         path = self.new_path()
-        shutil.copyfile(Path(StoreWorldMachine._empty.name) / "empty.db", path)
+        shutil.copyfile(empty, path)
         return path
 
     @initialize()
@@ -434,7 +425,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
         self, *, scheme: str, user: str, password: str, host: str, name: str, parsed: bool
     ) -> None:
         """Shown, refused as no URL, or refused by a server that is not there: never the password."""
-        port = str(closed_port()) if parsed else "5x"  # 5x: no number, SQLAlchemy cannot parse it
+        port = str(free_port()) if parsed else "5x"  # 5x: no number, SQLAlchemy cannot parse it
         text = f"{scheme}://{user}:{password}@{host}:{port}/{name}"
         shown: list[str] = []
         if parsed:
