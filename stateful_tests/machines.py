@@ -1019,8 +1019,11 @@ class CrashRetryMachine(RuleBasedStateMachine):
 
     accounts = Bundle("accounts")
 
-    wrap_gateway: ClassVar[Callable[[Gateway], Gateway]] = staticmethod(lambda gateway: gateway)
-    """What stands between the dispatcher and the bank (the teeth tests put the seed's fresh keys there)."""
+    @staticmethod
+    def wrap_gateway(gateway: Gateway, /) -> Gateway:
+        """What stands between the dispatcher and the bank: nothing here (the teeth tests put the
+        seed's fresh keys there)."""
+        return gateway
 
     last_lines: ClassVar[list[bytes] | None] = None
     """The commands of the latest run as JSON Lines, or None if it needed a crash or a restart."""

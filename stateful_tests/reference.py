@@ -384,8 +384,8 @@ class ReferenceBook:
             echo, command = parse_line(line)
         except MalformedError as error:
             echo, message = error.args
-            error = {"code": "malformed", "message": message, "recorded": False}
-            return {**echo, "status": "rejected", "error": error}
+            refusal = {"code": "malformed", "message": message, "recorded": False}
+            return {**echo, "status": "rejected", "error": refusal}
         outcome = self.execute(command)
         status, code, message = outcome
         result: dict[str, Any] = {**echo, "status": status}

@@ -13,7 +13,7 @@ import hashlib
 import itertools
 import tempfile
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
@@ -47,8 +47,9 @@ STORE_PAGE_ROWS: Final = sql_module.PAGE_ROWS
 
 def read_in_pages_of(rows: int) -> None:
     """Set the page size of the SQL store's and the audit's paged reads."""
-    for module in (sql_module, audit_module):
-        module.PAGE_ROWS = rows  # type: ignore[misc]  # a Final constant, changed for the machines only
+    # Final constants, changed for the machines only; the audit's is the name it imported.
+    sql_module.PAGE_ROWS = rows  # type: ignore[misc]
+    audit_module.PAGE_ROWS = rows  # type: ignore[attr-defined]
 
 
 def empty_database(store: SqlStore) -> SqlStore:
@@ -106,7 +107,8 @@ class _Audited:
     """After every step, `ppk audit` finds the store's books clean: every chain, projection, loss
     snapshot and payout of the outbox what its ledger says, every entry the kernel's decision."""
 
-    store: Store
+    store: Any
+    """The settlement machine's Store, or the crash machine's FaultyStore around one."""
 
     @invariant()
     def the_audit_finds_the_books_clean(self) -> None:

@@ -884,6 +884,7 @@ def _payout_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]:
     if "ProfitWithdrawn" in latest:
         before, entry, lookup, after = latest["ProfitWithdrawn"]
         assert isinstance(entry, Applied)
+        withdrawal = entry  # an Applied, also inside `withdrawn` below
         (event,) = [event for event in entry.events if isinstance(event, ProfitWithdrawn)]
         for change, shift in (("with no payout counted", -1), ("with a second new payout counted", 1)):
             yield StepForgery(
@@ -897,10 +898,9 @@ def _payout_step_forgeries(latest: dict[str, Step]) -> Iterator[StepForgery]:
 
         def withdrawn(*events: Event) -> Applied:
             """The entry with its withdrawal replaced by `events`."""
-            position = entry.events.index(event)
-            return attrs.evolve(
-                entry, events=(*entry.events[:position], *events, *entry.events[position + 1 :])
-            )
+            position = withdrawal.events.index(event)
+            kept = withdrawal.events
+            return attrs.evolve(withdrawal, events=(*kept[:position], *events, *kept[position + 1 :]))
 
         for name, forged in (
             ("a withdrawal under another payout id", withdrawn(attrs.evolve(event, payout_id=FORGED_ID))),

@@ -42,7 +42,7 @@ class InvariantsAlone(SettlementMachine):
 class CrashWorldWithSeedDispatcher(CrashRetryMachine):
     """The crash machine, with the seed's dispatcher (a fresh transfer key on every attempt)."""
 
-    wrap_gateway = seed_variants.GatewayWithFreshKeys
+    wrap_gateway = staticmethod(seed_variants.GatewayWithFreshKeys)
 
 
 @pytest.fixture
