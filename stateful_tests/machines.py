@@ -275,7 +275,7 @@ def check_ledgers(store: Store) -> dict[str, tuple[Entry, ...]]:
             )
         check_losses_are_shortfalls(ledger)
     # The outbox the dispatcher works through: each pending payout once, by account then payout id, as
-    # the books have them (the SQL machines read it in pages of 2: sql_machines.PAGE_ROWS).
+    # the books have them (the SQL machines read it in pages of 2 or 3: sql_machines.PAGE_ROWS).
     listed = [(one.account, one.payout.id) for one in store.pending_payouts()]
     check(listed == pending, f"the outbox lists {listed}, the books have {pending} pending")
     return ledgers
