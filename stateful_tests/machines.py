@@ -282,11 +282,39 @@ def check_ledgers(store: Store) -> dict[str, tuple[Entry, ...]]:
 
 
 def check_stored_form(decision: Decision) -> None:
-    """spec.md#encoding: a recorded entry is what its stored bytes decode to; a refusal is its command
-    and code, so the message it was answered with, which is not stored, is not part of it either."""
+    """spec.md#encoding: a recorded entry is stored as the spec's bytes, and is what they decode to; a
+    refusal is its command and code, so the message it was answered with, which is not stored, is not
+    part of it either."""
     if isinstance(decision, (Applied, Refused)):
-        stored = canonical.decode_entry(canonical.encode_entry(decision))
+        encoded = canonical.encode_entry(decision)
+        meant = spec_encoding(decision)
+        check(encoded == meant, f"{decision!r} is stored as {encoded!r}, not spec.md#encoding's {meant!r}")
+        stored = canonical.decode_entry(encoded)
         check(stored == decision, f"{decision!r} is not what its stored form decodes to: {stored!r}")
+
+
+def spec_encoding(entry: Applied | Refused) -> bytes:
+    """spec.md#encoding's rules 1-4 as a reader of the spec writes them, without canonical.py: every
+    type named in snake case, every field of the kernel's class under its own name, dates as
+    YYYY-MM-DD, `version` 1, then JSON with sorted keys and no whitespace, in UTF-8."""
+
+    def named(cls: type) -> str:  # OpenAccount: open_account, LossWrittenOff: loss_written_off
+        return "".join(f"_{letter.lower()}" if letter.isupper() else letter for letter in cls.__name__)[1:]
+
+    def fields(value: Any) -> dict[str, Any]:  # an attrs instance
+        return {
+            name: field.isoformat() if isinstance(field, datetime.date) else field
+            for name, field in attrs.asdict(value, recurse=False).items()
+        }
+
+    command = {"type": named(type(entry.command)), **fields(entry.command)}
+    stored: dict[str, Any] = {"command": command, "version": 1}
+    if isinstance(entry, Applied):
+        events = [{"type": named(type(event)), **fields(event)} for event in entry.events]
+        stored |= {"outcome": "applied", "events": events}
+    else:
+        stored |= {"outcome": "refused", "code": entry.code.value}
+    return json.dumps(stored, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def check_losses_are_shortfalls(ledger: Sequence[Entry]) -> None:
