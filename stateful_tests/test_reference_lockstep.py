@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from ppk.adapters.cli import account_views, replay_lines
 from ppk.adapters.store import MemoryStore
-from ppk.stateful_tests.reference import LINE_BYTES_MAX, ReferenceBook, replay_bytes
+from ppk.stateful_tests.reference import LINE_BYTES_MAX, NESTING_DEPTH_MAX, ReferenceBook, replay_bytes
 
 T = TypeVar("T")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -206,6 +206,15 @@ NOT_UTF8 = [
 BAD_ACCOUNTS = ['""', '"a b"', '"\\u00e9"', '"' + "b" * 65 + '"', "7", '"a\\n"']
 
 
+def nested(levels: int) -> str:
+    """A JSON value `levels` containers deep, objects and arrays in turn, around a string of brackets
+    (which do not count): in a command object, a line nesting `levels + 1` deep."""
+    value = '"]}[{"'
+    for level in range(levels):
+        value = f"[{value}]" if level % 2 else '{"k": ' + value + "}"
+    return value
+
+
 def bad_line(data: st.DataObject, account: str, command_id: str) -> bytes:
     """A line some boundary rule (or amount rule) must reject, often naming a live account and id."""
     head = f'"id": {json.dumps(command_id)}, "account": {json.dumps(account)}'
@@ -248,6 +257,14 @@ def bad_line(data: st.DataObject, account: str, command_id: str) -> bytes:
         lambda: "{" + head + ', "type": "fund", "amount": "1", "amount": "2"}',
         lambda: "{" + head + ', "type": "fund", "amount": "1", "extra": 1}',
         lambda: "{" + head + ', "type": "fund", "amount": "1", "x": {"k": 1, "k": 2}}',
+        lambda: (
+            # Around the depth limit: at it, the line is read (and its id echoed); one past, it is not.
+            "{"
+            + head
+            + ', "type": "fund", "amount": "1", "x": '
+            + nested(data.draw(st.sampled_from((NESTING_DEPTH_MAX - 1, NESTING_DEPTH_MAX)), label="levels"))
+            + "}"
+        ),
         lambda: "{" + head + ', "type": "fund", "amount": "1", "date": "2026-01-01"}',
         lambda: "{" + head + ', "type": "fund"}',
         lambda: "{" + head + ', "type": "record_balance", "balance": "1", "date": null}',
