@@ -38,20 +38,25 @@ ATTEMPTS_MAX: Final = 8
 UNFOLDABLE: Final = "an entry the kernel can fold"
 """What the audit expected where the kernel could not fold a stored entry (adapters/audit.py)."""
 PAGE_ROWS: Final = (2, 3)
-"""The machines' stores and audits read in pages of 2 or 3 rows (drawn each run), not 1,000, so that
-every paged read (a ledger, the pending payouts, the audit's ledgers) crosses page boundaries in a
-short run. 2 ends a read on a full page most often; 3 tells a page's second row from its last, which
-2 cannot (the keyset of the next page taken from `rows[1]`, not `rows[-1]`, went unseen in pages of
-2: survivor sql.py 609 of the seed-31 sample). Nothing else depends on the page size."""
+"""The machines' stores and audits read in pages of 2 or 3 rows (drawn each run), not 1,000, and
+a group's reads by key take 2 or 3 keys a SELECT, not 128, so that every paged read (a ledger, the
+pending payouts, the audit's ledgers) and every group's lookups cross their boundaries in a short
+run. 2 ends a read on a full page most often; 3 tells a page's second row from its last, which 2
+cannot (the keyset of the next page taken from `rows[1]`, not `rows[-1]`, went unseen in pages of 2:
+survivor sql.py 609 of the seed-31 sample). Nothing else depends on these sizes."""
 STORE_PAGE_ROWS: Final = sql_module.PAGE_ROWS
 """The store's own page size, put back after each run."""
+STORE_KEYS_PER_SELECT: Final = sql_module.KEYS_PER_SELECT_MAX
+"""The store's own number of keys a SELECT, put back after each run."""
 
 
-def read_in_pages_of(rows: int) -> None:
-    """Set the page size of the SQL store's and the audit's paged reads."""
+def read_in_pages_of(rows: int, keys: int | None = None) -> None:
+    """Set the page size of the SQL store's and the audit's paged reads, and the keys a SELECT of the
+    store's reads by key (as many as `rows` unless said)."""
     # Final constants, changed for the machines only; the audit's is the name it imported.
     sql_module.PAGE_ROWS = rows  # type: ignore[misc]
     audit_module.PAGE_ROWS = rows  # type: ignore[attr-defined]
+    sql_module.KEYS_PER_SELECT_MAX = rows if keys is None else keys  # type: ignore[misc]
 
 
 def empty_database(store: SqlStore) -> SqlStore:
@@ -103,7 +108,7 @@ class SqlDatabases:
 
     def forget(self, store: Store) -> None:
         """The run is over: close its store, delete its SQLite file, and read in the store's pages again."""
-        read_in_pages_of(STORE_PAGE_ROWS)
+        read_in_pages_of(STORE_PAGE_ROWS, STORE_KEYS_PER_SELECT)
         assert isinstance(store, SqlStore)
         store.close()
         if type(self).postgres_url is None:
