@@ -72,10 +72,27 @@ class FiniteInput(io.BytesIO):
         return read
 
 
+SHARE_FIELDS = {"my_share", "company_share"}
+"""spec.md#fields: the shares are percentages; the other fields read as quantities are amounts."""
+
+
+def check_what_a_field_takes(result: dict[str, Any]) -> None:
+    """A field of the wrong JSON type is refused saying what it takes, as spec.md#fields names it: a
+    percentage for a share, an amount for the others (mutation survivor adapters/jsonl.py:270, which
+    said one for the other). The reference's messages are its own, so this is checked on ppk's."""
+    message = result.get("error", {}).get("message", "")
+    asked = re.match(r"(\w+) must be (a percentage|an amount)\b", message)
+    if asked is not None:
+        field, what = asked.groups()
+        assert (field in SHARE_FIELDS) == (what == "a percentage"), f"line {result.get('line')}: {message}"
+
+
 def run_kernel(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     store = MemoryStore()
-    results = [essentials(result) for result in replay_lines(FiniteInput(data), store)]
-    return results, [dict(view) for view in account_views(store)]
+    results = list(replay_lines(FiniteInput(data), store))
+    for result in results:
+        check_what_a_field_takes(result)
+    return [essentials(result) for result in results], [dict(view) for view in account_views(store)]
 
 
 def run_reference(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -234,14 +251,14 @@ def bad_line(data: st.DataObject, account: str, command_id: str) -> bytes:
             "{"
             + head
             + ', "type": "set_shares", "my_share": '
-            + data.draw(st.sampled_from([*BAD_AMOUNTS, '"100.01"', "101"]))
+            + data.draw(st.sampled_from([*BAD_AMOUNTS, *BAD_FIELD_VALUES, '"100.01"', "101"]))
             + ', "company_share": "1"}'
         ),
         lambda: (
             "{"
             + head
             + ', "type": "open_account", "my_share": "1", "company_share": '
-            + data.draw(st.sampled_from([*BAD_AMOUNTS, '"99.01"', "100"]))
+            + data.draw(st.sampled_from([*BAD_AMOUNTS, *BAD_FIELD_VALUES, '"99.01"', "100"]))
             + "}"
         ),
         lambda: (
