@@ -276,9 +276,12 @@ def bad_line(data: st.DataObject, account: str, command_id: str) -> bytes:
         lambda: "{" + head + ', "type": "fund", "amount": "1", "x": {"k": 1, "k": 2}}',
         lambda: (
             # Around the depth limit: at it, the line is read (and its id echoed); one past, it is not.
+            # Containers closed before the deep one must leave the depth where it was.
             "{"
             + head
-            + ', "type": "fund", "amount": "1", "x": '
+            + ', "type": "fund", "amount": "1", '
+            + data.draw(st.sampled_from(["", '"w": [], ', '"w": [{}, [[]]], ']), label="closed before")
+            + '"x": '
             + nested(data.draw(st.sampled_from((NESTING_DEPTH_MAX - 1, NESTING_DEPTH_MAX)), label="levels"))
             + "}"
         ),
