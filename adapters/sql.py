@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -182,11 +183,30 @@ def busy_timeout_s() -> float:
     return seconds
 
 
+def _journal_mode_wal(cursor: Any, timeout_s: float) -> str:
+    """`PRAGMA journal_mode=WAL`, waiting as long as the busy timeout for another connection's lock.
+
+    A new file is not yet in WAL mode, and switching it takes an exclusive lock. When another
+    connection holds the file's write lock meanwhile (two `ppk apply` opening one new database at
+    once), SQLite answers "database is locked" at once, without its busy handler (waiting could
+    deadlock). The other's switch is over within milliseconds, so ppk waits and asks again.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return str(cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     path = Path(url.database or "")
     if not path.parent.is_dir():
         raise DatabaseError(f"{shown_url(url)}: the folder {str(path.parent)!r} does not exist")
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_s()})
+    timeout_s = busy_timeout_s()
+    engine = create_engine(url, connect_args={"timeout": timeout_s})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -194,7 +214,7 @@ def _sqlite_engine(url: URL) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = _journal_mode_wal(cursor, timeout_s)
             cursor.execute("PRAGMA synchronous=FULL")
             synchronous = cursor.execute("PRAGMA synchronous").fetchone()[0]
         finally:
