@@ -30,7 +30,7 @@ from ppk.adapters.sql import SqlStore, open_store
 from ppk.adapters.store import Store
 from ppk.stateful_tests import sql_tampering, tampering
 from ppk.stateful_tests.faults import FaultyStore
-from ppk.stateful_tests.machines import CrashRetryMachine, SettlementMachine, check
+from ppk.stateful_tests.machines import EXPLORED, CrashRetryMachine, SettlementMachine, check
 from ppk.stateful_tests.sql_tampering import SqlForgery, past_the_triggers, read_rows, write_rows
 
 ATTEMPTS_MAX: Final = 8
@@ -280,6 +280,7 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
                     if forged.unindexed:
                         sql_tampering.ONE_ACTIVE_LOSS.create(connection)
             self.check_sql_forgery(report, forged, honest, account_id)
+            EXPLORED.forgeries += 1
             break
         with engine.connect() as connection:
             check(

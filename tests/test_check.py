@@ -59,6 +59,8 @@ def test_check__on_sqlite_says_so_and_reaches_inside_the_transaction() -> None:
     assert result.exit_code == 0, result.output
     assert "store-world machines on the SQL store, throwaway SQLite files per run" in result.output
     assert "no counterexample found" in result.output
+    # The rows forged by raw SQL (the settlement machine's value forgeries are the in-memory store's).
+    assert re.search(r"forgeries caught [1-9]", result.output), result.output
 
 
 def test_check__on_postgresql_runs_on_an_empty_database_and_names_it(postgres_url: str) -> None:
