@@ -726,34 +726,45 @@ def test_sqlite__a_lock_held_beyond_the_busy_timeout_is_one_line_saying_so(
         store.close()
 
 
-@pytest.mark.parametrize("released", [True, False], ids=["released", "held"])
-def test_sqlite__a_new_file_locked_by_another_connection_is_waited_for_as_any_lock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, released: bool
-) -> None:
-    """A new file is not yet in WAL mode, and while another connection holds its write lock SQLite
-    refuses the switch at once, busy timeout or not (four `ppk apply` racing to open one new
-    database hit it one run in twenty). ppk waits for that lock as for any: it opens once the lock
-    is released, and gives up with the usual line after the busy timeout."""
-    monkeypatch.setattr(ppk.adapters.sql, "BUSY_TIMEOUT_S", 5.0 if released else 0.2)
+@pytest.fixture
+def new_file_write_locked(tmp_path: Path) -> Iterator[tuple[Path, sqlite3.Connection]]:
+    """A new SQLite file (not yet in WAL mode) whose write lock another connection holds. SQLite
+    refuses the switch to WAL at once then, busy timeout or not (four `ppk apply` racing to open one
+    new database hit it one run in twenty)."""
     path = tmp_path / "new.db"
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
-    release = threading.Timer(0.3, holder.execute, ("COMMIT",))
-    if released:
-        release.start()
     try:
-        if released:
-            store = open_store(str(path))
-            assert store.account_ids() == []
-            store.close()
-        else:
-            with pytest.raises(DatabaseError) as locked:
-                open_store(str(path))
-            assert "locked" in one_line(locked) and "0.2 s" in one_line(locked)
+        yield path, holder
     finally:
-        if released:
-            release.join()
         holder.close()
+
+
+def test_sqlite__a_new_file_locked_by_another_connection_opens_once_the_lock_is_released(
+    new_file_write_locked: tuple[Path, sqlite3.Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ppk waits for that lock as for any."""
+    path, holder = new_file_write_locked
+    monkeypatch.setattr(ppk.adapters.sql, "BUSY_TIMEOUT_S", 5.0)
+    release = threading.Timer(0.3, holder.execute, ("COMMIT",))
+    release.start()
+    try:
+        store = open_store(str(path))
+        assert store.account_ids() == []
+        store.close()
+    finally:
+        release.join()
+
+
+def test_sqlite__a_new_file_locked_by_another_connection_gives_up_after_the_busy_timeout(
+    new_file_write_locked: tuple[Path, sqlite3.Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """... and gives up with the usual line after the busy timeout."""
+    path, _ = new_file_write_locked
+    monkeypatch.setattr(ppk.adapters.sql, "BUSY_TIMEOUT_S", 0.2)
+    with pytest.raises(DatabaseError) as locked:
+        open_store(str(path))
+    assert "locked" in one_line(locked) and "0.2 s" in one_line(locked)
 
 
 # --- Concurrent writers ----------------------------------------------------------------------------
