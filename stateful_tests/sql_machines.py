@@ -23,9 +23,9 @@ from sqlalchemy.exc import IntegrityError
 from ppk.adapters import audit as audit_module
 from ppk.adapters import schema
 from ppk.adapters import sql as sql_module
-from ppk.adapters.audit import Report, audit
+from ppk.adapters.audit import EMPTY_DIGEST, Finding, Report, audit
 from ppk.adapters.bank import SqliteBank, TransferRefusedError
-from ppk.adapters.chain import digest_root, root_from_path
+from ppk.adapters.chain import DIGEST_PREFIX, digest_root, root_from_path
 from ppk.adapters.sql import SqlStore, open_store
 from ppk.adapters.store import Store
 from ppk.stateful_tests import sql_tampering, tampering
@@ -48,6 +48,28 @@ STORE_PAGE_ROWS: Final = sql_module.PAGE_ROWS
 """The store's own page size, put back after each run."""
 STORE_KEYS_PER_SELECT: Final = sql_module.KEYS_PER_SELECT_MAX
 """The store's own number of keys a SELECT, put back after each run."""
+
+
+NOT_DIGESTS: Final = {
+    "a digest one digit short": DIGEST_PREFIX + "0" * 63,
+    "a digest one digit long": DIGEST_PREFIX + "0" * 65,
+    "a digest of another version": "ppk2-" + "0" * 64,
+    "a digest with a letter past f": DIGEST_PREFIX + "0" * 63 + "g",
+    # bytes.fromhex skips spaces between bytes: 31 bytes, written in 64 characters.
+    "a digest with spaces between its bytes": DIGEST_PREFIX + "00" * 15 + "  " + "00" * 16,
+}
+"""Texts that are not digests (docs/audit.md §2: `ppk1-` and 64 lower-case hexadecimal digits)."""
+UNVOUCHED: Final = (
+    "account and digest",
+    "digest in capitals",
+    "no such account",
+    "proof of no such account",
+    "digest never recorded",
+    *NOT_DIGESTS,
+)
+"""What the audit is asked and cannot vouch for (or, in capitals, can)."""
+ACCOUNT_AND_DIGEST: Final = "--expect and --proof are about the digest of every account: not with --account"
+NO_CHECKPOINT: Final = "no checkpoint: it was deleted, or the digest is not of this database"
 
 
 def read_in_pages_of(rows: int, keys: int | None = None) -> None:
@@ -187,6 +209,59 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             f"{books[0]} and {books[1]}",
         )
 
+    @rule(case=st.sampled_from(UNVOUCHED))
+    def the_audit_says_what_it_cannot_vouch_for(self, case: str) -> None:
+        """docs/audit.md §3, §4: asked of a digest that is not one, of one this database never recorded,
+        of an account it does not hold, or of `--account` with a digest, the audit says so, naming what
+        it asked, and finds nothing else; a digest written in capitals between spaces is the digest.
+        (The audit's paths no machine reached, found by the model-checking suite's coverage.)"""
+        assert isinstance(self.store, SqlStore)
+        engine, ids = self.store.engine, sorted(self.store.account_ids())
+        stranger = "~" + (ids[-1] if ids else "")  # an account id sorting after every other
+        if case == "account and digest":
+            try:
+                audit(
+                    engine, record=False, accounts=ids[:1] or [stranger], expect=self.digest or EMPTY_DIGEST
+                )
+            except ValueError as error:
+                check(str(error) == ACCOUNT_AND_DIGEST, f"the audit refused {case} saying {error}")
+            else:
+                raise AssertionError(f"the audit of {case} did not refuse it")
+            return
+        findings: list[Finding] = []
+
+        def finds(check: str, expected: str, found: str, account: str | None = None) -> None:
+            findings.append(
+                Finding(account=account, position=None, check=check, expected=expected, found=found)
+            )
+
+        if case == "digest in capitals":
+            expect = self.digest or EMPTY_DIGEST
+            report = audit(engine, record=False, expect=f"  {expect.upper()} ")
+            check(report.expected == expect, f"the audit read {expect.upper()!r} as {report.expected!r}")
+        elif case == "no such account":
+            report = audit(engine, record=False, accounts=[*ids, stranger])
+            finds("projection", "an account of this database", "none", stranger)
+        elif case == "proof of no such account":
+            report = audit(engine, record=False, proof=stranger)
+            finds("projection", "an account with a ledger, for --proof", "none", stranger)
+        elif case == "digest never recorded":
+            expect = DIGEST_PREFIX + hashlib.sha256(b"books this database never held").hexdigest()
+            report = audit(engine, record=False, expect=expect)
+            finds("expect", f"the checkpoint of {expect}", NO_CHECKPOINT)
+        else:
+            expect = NOT_DIGESTS[case]
+            report = audit(engine, record=False, expect=expect)
+            finds("expect", "a digest: ppk1- and 64 lower-case hexadecimal digits", expect)
+        check(
+            list(report.findings) == findings,
+            f"{case}: the audit found {list(report.findings)}, not {findings}",
+        )
+        check(
+            report.accounts == len(ids) + (case == "no such account"),
+            f"{case}: the audit read {report.accounts} accounts",
+        )
+
     def stored_entries(self, account_id: str) -> tuple[bytes, ...]:
         """The account's entries as stored, in order: what its client keeps a copy of."""
         assert isinstance(self.store, SqlStore)
@@ -230,8 +305,8 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
         assert account is not None
         payouts = self.store.payouts(account_id)
         self.sql_forgery_turn += 1
-        kind = self.sql_forgery_turn % 4
-        turn = self.sql_forgery_turn // 4 + len(honest.ledger)
+        kind = self.sql_forgery_turn % 5
+        turn = self.sql_forgery_turn // 5 + len(honest.ledger)
         if kind == 0:
             entries = tuple(self.store.ledger(account_id))
             ledgers = list(tampering.ledger_forgeries(entries, account, payouts))
@@ -245,6 +320,7 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
                     sql_tampering.loss_row_forgeries(honest),
                     sql_tampering.payout_row_forgeries(honest, account, payouts),
                 ),
+                sql_tampering.entry_bytes_forgeries(honest),
             )[kind - 1]
         )
         at = turn % len(forgeries)
@@ -254,9 +330,11 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
     def the_audit_names_what_a_forged_sql_row_breaks(self) -> None:
         """docs/audit.md §4 against raw SQL: the first account's rows forged, one way at each step (its
         row, spec.md#e6; an entry's bytes or hash; an entry deleted, stored again or moved; a loss or
-        payout row; a forged ledger rehashed whole), are named by the audit at the entries where they are; the
-        last digest's `expect` fails exactly when what it covered was changed, and the account's
-        proof verifies exactly when its entries are its client's. The honest rows are put back."""
+        payout row; a forged ledger rehashed whole; an entry's bytes made not an entry, in each way the
+        decoder names, which the audit must say word for word), are named by the audit at the entries
+        where they are; the last digest's `expect` fails exactly when what it covered was changed, and
+        the account's proof verifies exactly when its entries are its client's. The honest rows are put
+        back."""
         assert isinstance(self.store, SqlStore)
         engine, ids = self.store.engine, sorted(self.store.account_ids())
         if not ids:
@@ -329,6 +407,11 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             check(
                 any(words in finding.found for finding in report.findings),
                 f"{name}: no finding says {words!r}: {report.findings}",
+            )
+        if forged.reads is not None:
+            check(
+                forged.reads in [finding.found for finding in report.findings if finding.check == "encoding"],
+                f"{name}: no encoding finding reads {forged.reads!r}: {report.findings}",
             )
         unfoldable = [finding for finding in report.findings if finding.expected == UNFOLDABLE]
         if forged.unfoldable is not None:

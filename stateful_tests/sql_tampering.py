@@ -112,6 +112,8 @@ class SqlForgery:
     """The position of an entry the kernel cannot fold: the audit must say so there."""
     says: tuple[str, ...] = ()
     """Words each of which some finding's `found` must contain: which row, which figure."""
+    reads: str | None = None
+    """What the `encoding` finding at the forged entry says, exactly: which byte, which field."""
     unindexed: bool = False
     """Written with the one-active-loss index dropped first (an insider with the rights to), and the
     index made again when the honest rows are back."""
@@ -266,6 +268,242 @@ def ledger_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
                 | ({(at + 2, "chain")} if at + 2 <= count else set())
             ),
         )
+
+
+def _entry_bytes(value: object, *, escaped: dict[str, str] | None = None) -> bytes:
+    """A JSON value as the canonical encoding would write it (spec.md#encoding), but for the strings
+    named in `escaped`, written as the given JSON text instead (an escape the encoding never uses)."""
+    data = canonical_bytes(value)
+    for string, written in (escaped or {}).items():
+        data = data.replace(json.dumps(string).encode(), written.encode())
+    return data
+
+
+ENTRY_FIELD: Final = "entry field"
+"""How the audit's `encoding` finding names a field of a stored entry that is not what it must be."""
+
+
+def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
+    """One entry's bytes replaced by bytes that are not an entry in the canonical encoding, each in one
+    way (spec.md#encoding), its hash kept; the audit's `encoding` finding there must say exactly what
+    is wrong, and where: the byte, the column, the field (the decoder's paths a machine never reached
+    before, found by the model-checking suite's coverage)."""
+    ledger = list(honest.ledger)
+    middle = len(ledger) // 2 + 1
+    order = [*range(middle, len(ledger) + 1), *range(middle - 1, 0, -1)]
+    stored = {at: json.loads(bytes(ledger[at - 1]["entry"])) for at in order}
+
+    def first(holds: Any) -> int | None:
+        return next((at for at in order if holds(stored[at])), None)
+
+    def forgery(at: int, what: str, data: bytes, reads: str) -> SqlForgery:
+        return SqlForgery(
+            name=f"entry {at}: {what}, its hash kept",
+            rows=_evolve_rows(
+                honest, ledger=[*ledger[: at - 1], ledger[at - 1] | {"entry": data}, *ledger[at:]]
+            ),
+            found=frozenset({(at, "chain"), (at, "encoding"), (None, "chain")}),
+            reads=reads,
+        )
+
+    raw, value = bytes(ledger[middle - 1]["entry"]), stored[middle]
+    text_ = raw.decode("utf-8")
+    # The byte numbered from 1: the first ASCII byte from the middle (a byte of a multi-byte character
+    # replaced would make its lead byte the first bad one).
+    bad = next(index for index in range(len(raw) // 2, len(raw)) if raw[index] < 0x80)
+    yield forgery(
+        middle,
+        f"byte {bad + 1} 0xFF",
+        raw[:bad] + b"\xff" + raw[bad + 1 :],
+        f"a stored entry is UTF-8 text; byte {bad + 1} is not",
+    )
+    # JSON's columns count characters from 1.
+    yield forgery(
+        middle,
+        "a character after its object",
+        raw + b"x",
+        f"a stored entry is JSON: Extra data at column {len(text_) + 1}",
+    )
+    yield forgery(
+        middle,
+        "arrays 100,000 deep",
+        b"[" * 100_000 + b"]" * 100_000,
+        "a stored entry nests arrays or objects far too deep",
+    )
+    yield forgery(middle, "a space after its first brace", b"{ " + raw[1:], NOT_CANONICAL)
+    account = value["command"]["account"]
+    yield forgery(
+        middle,
+        "its account's first character escaped",
+        _entry_bytes(
+            value,
+            escaped={
+                account: json.dumps(account, ensure_ascii=False).replace(
+                    account[0], f"\\u{ord(account[0]):04x}", 1
+                )
+            },
+        ),
+        NOT_CANONICAL,
+    )
+    yield forgery(
+        middle,
+        "an array",
+        _entry_bytes([value]),
+        f'{ENTRY_FIELD} outcome must be "applied" or "refused", not None',
+    )
+    for constant in ("NaN", "-Infinity"):
+        yield forgery(
+            middle,
+            f"version {constant}",
+            _entry_bytes(value | {"version": "VERSION"}, escaped={"VERSION": constant}),
+            f"a stored entry holds no {constant}",
+        )
+    for version, reads in (
+        (0, "must be 1, not 0"),
+        (2, "must be 1, not 2"),
+        (True, "must be an integer that fits a signed 64 bits, not True"),
+        ("1", "must be an integer that fits a signed 64 bits, not '1'"),
+    ):
+        yield forgery(
+            middle,
+            f"version {version!r}",
+            _entry_bytes(value | {"version": version}),
+            f"{ENTRY_FIELD} version {reads}",
+        )
+    # Numbers the entry never holds: a fraction, and integers of 20 and 21 characters (the decoder
+    # reads 20 as an integer, out of range, and keeps more as text), and one of 50 cut at 40 digits.
+    for number, reads in (
+        ("1.0", "must be an integer that fits a signed 64 bits, not the number 1.0"),
+        ("-1000000000000000000", "must be 1, not -1000000000000000000"),
+        ("10000000000000000000", "must fit a signed 64-bit integer, not 10000000000000000000"),
+        (
+            "-10000000000000000000",
+            "must be an integer that fits a signed 64 bits, not the number -10000000000000000000",
+        ),
+        ("1" * 40 + "2" * 10, "must be an integer that fits a signed 64 bits, not the number " + "1" * 40),
+    ):
+        yield forgery(
+            middle,
+            f"version {number}",
+            _entry_bytes(value | {"version": "VERSION"}, escaped={"VERSION": number}),
+            f"{ENTRY_FIELD} version {reads}",
+        )
+    command = value["command"]
+    yield forgery(
+        middle,
+        "its command an array",
+        _entry_bytes(value | {"command": [command]}),
+        f"{ENTRY_FIELD} command.type must be a string, not None",
+    )
+    yield forgery(
+        middle,
+        "its command's id a number",
+        _entry_bytes(value | {"command": command | {"id": 5}}),
+        f"{ENTRY_FIELD} command.id must be a string, not 5",
+    )
+    without_id = {key: command[key] for key in command if key != "id"}
+    yield forgery(
+        middle,
+        "its command without an id",
+        _entry_bytes(value | {"command": without_id | {"forged": 1}}),
+        f"{ENTRY_FIELD} command must have exactly the keys {sorted(command)}"
+        " (missing ['id'], extra ['forged'])",
+    )
+    long_name = "forged_" + "x" * 93
+    yield forgery(
+        middle,
+        "its command's type a name of 100 characters",
+        _entry_bytes(value | {"command": command | {"type": long_name}}),
+        f"{ENTRY_FIELD} command.type names no command type: {repr(long_name)[:60]}",
+    )
+    # The lone surrogates, first and last, and the characters either side of them, which are not (but
+    # the encoding writes them as they are, not escaped).
+    for character in ("\ud800", "\udfff", "\ud7ff", "\ue000"):
+        lone = 0xD800 <= ord(character) <= 0xDFFF
+        carried = f"{ENTRY_FIELD} command.id must be text UTF-8 can carry, not one with the lone surrogate"
+        yield forgery(
+            middle,
+            f"its command's id {character!r}, escaped",
+            _entry_bytes(value | {"command": command | {"id": "ID"}}, escaped={"ID": json.dumps(character)}),
+            f"{carried} {character!r}" if lone else NOT_CANONICAL,
+        )
+    applied = first(lambda entry: entry["outcome"] == "applied" and entry["events"])
+    if applied is not None:
+        value = stored[applied]
+        events, last = value["events"], len(value["events"]) - 1
+        yield forgery(
+            applied,
+            "its events an object",
+            _entry_bytes(value | {"events": {"0": events[0]}}),
+            f"{ENTRY_FIELD} events must be an array, not dict",
+        )
+        for what, event, reads in (
+            ("a number", 7, f"events[{last}].type must be a string, not None"),
+            (
+                "of type 'forged'",
+                events[last] | {"type": "forged"},
+                f"events[{last}].type names no event type: 'forged'",
+            ),
+            (
+                "with a key more",
+                events[last] | {"forged": 1},
+                f"events[{last}] must have exactly the keys {sorted(events[last])}"
+                " (missing [], extra ['forged'])",
+            ),
+        ):
+            yield forgery(
+                applied,
+                f"its last event {what}",
+                _entry_bytes(value | {"events": [*events[:last], event]}),
+                f"{ENTRY_FIELD} {reads}",
+            )
+    figure = first(
+        lambda entry: any(type(v) is int for event in entry.get("events", []) for v in event.values())
+    )
+    if figure is not None:
+        value = stored[figure]
+        index, event = next(
+            (i, event)
+            for i, event in enumerate(value["events"])
+            if any(type(v) is int for v in event.values())
+        )
+        name = next(key for key in sorted(event) if type(event[key]) is int)
+        events = [*value["events"]]
+        events[index] = event | {name: str(event[name])}
+        yield forgery(
+            figure,
+            f"events[{index}].{name} a string",
+            _entry_bytes(value | {"events": events}),
+            f"{ENTRY_FIELD} events[{index}].{name} must be an integer that fits a signed 64 bits,"
+            f" not {str(event[name])!r}",
+        )
+    dated = first(lambda entry: "date" in entry["command"])
+    if dated is not None:
+        value = stored[dated]
+        for day, reads in (
+            ("2026-02-30", "must be a day written YYYY-MM-DD, or null, not '2026-02-30'"),
+            (20260105, "must be a string, not 20260105"),
+        ):
+            yield forgery(
+                dated,
+                f"its command's date {day!r}",
+                _entry_bytes(value | {"command": value["command"] | {"date": day}}),
+                f"{ENTRY_FIELD} command.date {reads}",
+            )
+    refusal = json.loads(encode_entry(Refused(command=decode_entry(raw).command, code=min(REFUSAL_CODES))))
+    for code, reads in (
+        ("forged", "must be the code of a state rule, not 'forged'"),
+        (5, "must be a string, not 5"),
+    ):
+        yield forgery(
+            middle,
+            f"a refusal of code {code!r}",
+            _entry_bytes(refusal | {"code": code}),
+            f"{ENTRY_FIELD} code {reads}",
+        )
+
+
+NOT_CANONICAL: Final = "a stored entry is not in the canonical encoding: its bytes would differ"
 
 
 STRAY_LOSS: Final = ""

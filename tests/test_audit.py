@@ -41,7 +41,7 @@ from sqlalchemy.pool import NullPool
 from ppk.adapters import cli
 from ppk.adapters.audit import Report, audit
 from ppk.adapters.canonical import encode_entry
-from ppk.adapters.chain import chained, genesis
+from ppk.adapters.chain import chained, digest_root, genesis
 from ppk.adapters.schema import APPEND_ONLY_MESSAGE
 from ppk.adapters.sql import SqlStore, account_row, database_url, loss_row, open_store
 from ppk.adapters.store import MemoryStore
@@ -381,6 +381,19 @@ def test_expect__fails_for_a_digest_unknown_malformed_or_whose_checkpoint_is_gon
     report = audit(books.engine, expect=digest)
     assert found(report) == {(None, None, "expect")}
     assert "no checkpoint" in report.findings[0].found
+
+
+def test_expect__a_digest_is_64_hexadecimal_digits_not_bytes_fromhex_s_reading_of_them(
+    books: SqlStore,
+) -> None:
+    """bytes.fromhex skips spaces between bytes: 31 bytes in 64 characters were taken for a digest, and
+    reported as one never recorded rather than as no digest."""
+    spaced = "ppk1-" + "00" * 15 + "  " + "00" * 16
+    assert digest_root(spaced) is None
+    report = audit(books.engine, expect=spaced)
+    assert [finding.expected for finding in report.findings] == [
+        "a digest: ppk1- and 64 lower-case hexadecimal digits"
+    ]
 
 
 # --- Tampering by raw SQL, the triggers dropped first --------------------------------------------
