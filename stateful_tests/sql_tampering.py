@@ -14,7 +14,7 @@ import contextlib
 import copy
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, cast
 
 import attrs
@@ -283,30 +283,52 @@ ENTRY_FIELD: Final = "entry field"
 """How the audit's `encoding` finding names a field of a stored entry that is not what it must be."""
 
 
-def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
-    """One entry's bytes replaced by bytes that are not an entry in the canonical encoding, each in one
-    way (spec.md#encoding), its hash kept; the audit's `encoding` finding there must say exactly what
-    is wrong, and where: the byte, the column, the field (the decoder's paths a machine never reached
-    before, found by the model-checking suite's coverage)."""
-    ledger = list(honest.ledger)
-    middle = len(ledger) // 2 + 1
-    order = [*range(middle, len(ledger) + 1), *range(middle - 1, 0, -1)]
-    stored = {at: json.loads(bytes(ledger[at - 1]["entry"])) for at in order}
+@attrs.frozen
+class _Forger:
+    """One account's ledger, and its entries' JSON in the order the forgeries pick them: from the
+    middle entry to the last, then back to the first."""
 
-    def first(holds: Any) -> int | None:
-        return next((at for at in order if holds(stored[at])), None)
+    honest: Rows
 
-    def forgery(at: int, what: str, data: bytes, reads: str) -> SqlForgery:
+    @property
+    def ledger(self) -> list[dict[str, Any]]:
+        return list(self.honest.ledger)
+
+    @property
+    def middle(self) -> int:
+        return len(self.honest.ledger) // 2 + 1
+
+    def stored(self, at: int) -> Any:
+        return json.loads(bytes(self.honest.ledger[at - 1]["entry"]))
+
+    def first(self, holds: Callable[[Any], bool]) -> int | None:
+        """The position of the first entry, in that order, whose JSON `holds`."""
+        count, middle = len(self.honest.ledger), self.middle
+        return next(
+            (at for at in [*range(middle, count + 1), *range(middle - 1, 0, -1)] if holds(self.stored(at))),
+            None,
+        )
+
+    def forgery(self, at: int, what: str, data: bytes, reads: str) -> SqlForgery:
+        ledger = self.ledger
         return SqlForgery(
             name=f"entry {at}: {what}, its hash kept",
             rows=_evolve_rows(
-                honest, ledger=[*ledger[: at - 1], ledger[at - 1] | {"entry": data}, *ledger[at:]]
+                self.honest, ledger=[*ledger[: at - 1], ledger[at - 1] | {"entry": data}, *ledger[at:]]
             ),
             found=frozenset({(at, "chain"), (at, "encoding"), (None, "chain")}),
             reads=reads,
         )
 
-    raw, value = bytes(ledger[middle - 1]["entry"]), stored[middle]
+
+def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
+    """One entry's bytes replaced by bytes that are not an entry in the canonical encoding, each in one
+    way (spec.md#encoding), its hash kept; the audit's `encoding` finding there must say exactly what
+    is wrong, and where: the byte, the column, the field (the decoder's paths a machine never reached
+    before, found by the model-checking suite's coverage). These: the bytes, JSON, the version."""
+    forger = _Forger(honest)
+    forgery, middle = forger.forgery, forger.middle
+    raw, value = bytes(honest.ledger[middle - 1]["entry"]), forger.stored(middle)
     text_ = raw.decode("utf-8")
     # The byte numbered from 1: the first ASCII byte from the middle (a byte of a multi-byte character
     # replaced would make its lead byte the first bad one).
@@ -331,6 +353,9 @@ def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         "a stored entry nests arrays or objects far too deep",
     )
     yield forgery(middle, "a space after its first brace", b"{ " + raw[1:], NOT_CANONICAL)
+    # Its version first: bytes that sort after the canonical ones, where the space sorts before.
+    first_key = b'{"version":1,' + raw[1:].replace(b',"version":1}', b"}")
+    yield forgery(middle, "its version first", first_key, NOT_CANONICAL)
     account = value["command"]["account"]
     yield forgery(
         middle,
@@ -351,6 +376,13 @@ def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         _entry_bytes([value]),
         f'{ENTRY_FIELD} outcome must be "applied" or "refused", not None',
     )
+    # An outcome that sorts before "applied" ("rejected" and none, above, sort after it).
+    yield forgery(
+        middle,
+        "outcome 'accepted'",
+        _entry_bytes(value | {"outcome": "accepted"}),
+        f'{ENTRY_FIELD} outcome must be "applied" or "refused", not \'accepted\'',
+    )
     for constant in ("NaN", "-Infinity"):
         yield forgery(
             middle,
@@ -361,6 +393,9 @@ def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
     for version, reads in (
         (0, "must be 1, not 0"),
         (2, "must be 1, not 2"),
+        # The signed 64-bit integers' ends are integers (those one past them: the forgeries above).
+        (2**63 - 1, f"must be 1, not {2**63 - 1}"),
+        (-(2**63), f"must be 1, not {-(2**63)}"),
         (True, "must be an integer that fits a signed 64 bits, not True"),
         ("1", "must be an integer that fits a signed 64 bits, not '1'"),
     ):
@@ -388,6 +423,13 @@ def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
             _entry_bytes(value | {"version": "VERSION"}, escaped={"VERSION": number}),
             f"{ENTRY_FIELD} version {reads}",
         )
+    yield from _entry_field_forgeries(forger)
+
+
+def _entry_field_forgeries(forger: _Forger) -> Iterator[SqlForgery]:
+    """`entry_bytes_forgeries`' of the fields: the command's, the events', the date, the code."""
+    forgery, first, stored, middle = forger.forgery, forger.first, forger.stored, forger.middle
+    raw, value = bytes(forger.honest.ledger[middle - 1]["entry"]), stored(middle)
     command = value["command"]
     yield forgery(
         middle,
@@ -429,7 +471,7 @@ def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         )
     applied = first(lambda entry: entry["outcome"] == "applied" and entry["events"])
     if applied is not None:
-        value = stored[applied]
+        value = stored(applied)
         events, last = value["events"], len(value["events"]) - 1
         yield forgery(
             applied,
@@ -461,7 +503,7 @@ def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         lambda entry: any(type(v) is int for event in entry.get("events", []) for v in event.values())
     )
     if figure is not None:
-        value = stored[figure]
+        value = stored(figure)
         index, event = next(
             (i, event)
             for i, event in enumerate(value["events"])
@@ -479,7 +521,7 @@ def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         )
     dated = first(lambda entry: "date" in entry["command"])
     if dated is not None:
-        value = stored[dated]
+        value = stored(dated)
         for day, reads in (
             ("2026-02-30", "must be a day written YYYY-MM-DD, or null, not '2026-02-30'"),
             (20260105, "must be a string, not 20260105"),
