@@ -21,8 +21,8 @@ from __future__ import annotations
 import collections
 import datetime
 import json
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Final, Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Final, Protocol, cast
 
 import attrs
 import icontract
@@ -39,8 +39,8 @@ from hypothesis.stateful import (
 
 from ppk.adapters import canonical, jsonl
 from ppk.adapters.cli import account_views
-from ppk.adapters.dispatcher import Dispatcher, DispatchError, Gateway, confirm_id
-from ppk.adapters.store import MemoryStore, Store
+from ppk.adapters.dispatcher import Dispatched, Dispatcher, DispatchError, Gateway, confirm_id
+from ppk.adapters.store import MemoryStore, PendingPayout, Store
 from ppk.kernel import contracts
 from ppk.kernel.state import (
     AMOUNT_MINOR_MAX,
@@ -1042,6 +1042,21 @@ class Acknowledged:
     code: str | None
 
 
+@attrs.frozen
+class _Listed:
+    """A store as a dispatcher sees it that listed its pending payouts before another dispatcher
+    confirmed them: those, and the store's answers to its commands."""
+
+    store: Store
+    listed: list[PendingPayout]
+
+    def pending_payouts(self) -> Iterator[PendingPayout]:
+        return iter(self.listed)
+
+    def execute(self, command: Command) -> Decision:
+        return self.store.execute(command)
+
+
 class CrashRetryMachine(RuleBasedStateMachine):
     """Crashes before and after a commit and after a transfer; restarts; retries; dispatching."""
 
@@ -1315,6 +1330,26 @@ class CrashRetryMachine(RuleBasedStateMachine):
             # With nothing pending, no call met the crash point: it must not wait for the next command.
             self.faulty_gateway.arm(None)
             self.store.arm(None)
+
+    @precondition(lambda self: not self.down)
+    @rule()
+    def dispatch_twice_at_once(self) -> None:
+        """Two dispatchers at once (two `ppk dispatch` on one database): the second lists the pending
+        payouts, the first sends and confirms them all, then the second sends each again (the gateway
+        moves nothing the second time) and confirms it under the same id. Its confirmation is a
+        repeat of the first's, which it must take for done, not stop at (dispatcher.py 79, which no
+        machine reached: the model-checking suite's coverage)."""
+        self.worldly = True
+        self._note_lines()
+        listed = list(self.store.pending_payouts())
+        if any(pending.payout.id in self.preempted for pending in listed):
+            return  # its own rule: the dispatcher stops there
+        first = Dispatcher(self.store, self.faulty_gateway).dispatch()
+        second = Dispatcher(cast(Store, _Listed(self.store, listed)), self.faulty_gateway).dispatch()
+        done = Dispatched(transferred=len(listed), confirmed=len(listed))
+        check(first == second == done, f"two dispatchers of {len(listed)} payouts: {first}, then {second}")
+        check(not list(self.store.pending_payouts()), "payouts pending after two dispatchers")
+        EXPLORED.outcomes["dispatch: overtaken by another"] += bool(listed)
 
     # Invariants -------------------------------------------------------------------------------
 
