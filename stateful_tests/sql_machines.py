@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Final
 
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from ppk.adapters import audit as audit_module
@@ -26,7 +26,7 @@ from ppk.adapters import sql as sql_module
 from ppk.adapters.audit import EMPTY_DIGEST, Finding, Report, audit
 from ppk.adapters.bank import SqliteBank, TransferRefusedError
 from ppk.adapters.chain import DIGEST_PREFIX, digest_root, root_from_path
-from ppk.adapters.sql import SqlStore, open_store
+from ppk.adapters.sql import SqlStore, is_postgresql, open_store
 from ppk.adapters.store import Store
 from ppk.stateful_tests import sql_tampering, tampering
 from ppk.stateful_tests.faults import FaultyStore
@@ -320,7 +320,10 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
                     sql_tampering.loss_row_forgeries(honest),
                     sql_tampering.payout_row_forgeries(honest, account, payouts),
                 ),
-                sql_tampering.entry_bytes_forgeries(honest),
+                itertools.chain(
+                    sql_tampering.entry_bytes_forgeries(honest),
+                    () if is_postgresql(self.store.engine) else sql_tampering.stored_as_other_types(honest),
+                ),
             )[kind - 1]
         )
         at = turn % len(forgeries)
@@ -348,6 +351,8 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
                     if forged.unindexed:
                         sql_tampering.ONE_ACTIVE_LOSS.drop(connection)
                     write_rows(connection, account_id, forged.rows)
+                    for statement in forged.sql:
+                        connection.execute(text(statement), {"account": account_id})
             except IntegrityError:
                 continue  # a forgery the database's own constraints refuse: the next one
             try:

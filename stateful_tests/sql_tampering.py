@@ -114,6 +114,9 @@ class SqlForgery:
     """Words each of which some finding's `found` must contain: which row, which figure."""
     reads: str | None = None
     """What the `encoding` finding at the forged entry says, exactly: which byte, which field."""
+    sql: tuple[str, ...] = ()
+    """Raw SQL run after the rows are written, `:account` bound: a value of another type than its
+    column's, which SQLite keeps as given (and PostgreSQL refuses: these forgeries are SQLite's)."""
     unindexed: bool = False
     """Written with the one-active-loss index dropped first (an insider with the rights to), and the
     index made again when the honest rows are back."""
@@ -543,6 +546,29 @@ def _entry_field_forgeries(forger: _Forger) -> Iterator[SqlForgery]:
             _entry_bytes(refusal | {"code": code}),
             f"{ENTRY_FIELD} code {reads}",
         )
+
+
+def stored_as_other_types(honest: Rows) -> Iterator[SqlForgery]:
+    """SQLite only: an entry stored as text (its bytes the same), and the latest balance's day as a
+    text that is no day. The first is an `encoding` finding there and nothing else: the chain covers
+    the text's UTF-8, which are the entry's bytes."""
+    at = len(honest.ledger) // 2 + 1
+    yield SqlForgery(
+        name=f"entry {at} stored as text",
+        rows=honest,
+        found=frozenset({(at, "encoding")}),
+        exact=True,
+        reads="a str",
+        sql=(f"UPDATE ledger SET entry = CAST(entry AS TEXT) WHERE account = :account AND seq = {at}",),
+    )
+    yield SqlForgery(
+        name="the latest balance's day '2026-02-30'",
+        rows=honest,
+        found=frozenset({(None, "projection")}),
+        whole=True,
+        says=("2026-02-30",),
+        sql=("UPDATE accounts SET balance_date_latest = '2026-02-30' WHERE account = :account",),
+    )
 
 
 NOT_CANONICAL: Final = "a stored entry is not in the canonical encoding: its bytes would differ"
