@@ -188,7 +188,7 @@ adapters)
     modules='["adapters/jsonl.py", "adapters/canonical.py", "adapters/chain.py", "adapters/store.py", "adapters/dispatcher.py", "adapters/bank.py", "adapters/sql.py", "adapters/audit.py"]'
     # a: the model-checking suite that imports adapters/, fast first: the lockstep and codec tests, the
     # machines in memory, then on SQLite (PostgreSQL's run if PPK_POSTGRES_URL or a server is found).
-    model_checking="$pytest stateful_tests/test_reference_lockstep.py stateful_tests/test_amount_grammar.py stateful_tests/test_machines.py stateful_tests/test_sql_machines.py"
+    model_checking="$pytest stateful_tests/test_reference_lockstep.py stateful_tests/test_amount_grammar.py stateful_tests/test_store_settings.py stateful_tests/test_machines.py stateful_tests/test_sql_machines.py"
     # c: ppk check on SQLite, the machines as a user runs them: the deep profile's fresh examples and
     # longer programs for CHECK_BUDGET seconds (the ci profile's would be the draws a already made).
     check="ppk check --store sqlite --budget ${CHECK_BUDGET:-30} --failing-commands /dev/null" contracts_only=

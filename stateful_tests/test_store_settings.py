@@ -1,0 +1,101 @@
+"""How the store is named and tuned, against spec.md#storage's words, written apart from `sql.py`.
+
+Two promises a user leans on before any command runs: no message ever shows a URL's password, and
+`$PPK_BUSY_TIMEOUT` is a number of seconds from 0 to 86,400, or a one-line refusal that quotes it.
+Hypothesis draws database URLs around the ones users write (passwords holding `@`, `:` and `/`,
+schemes ppk refuses, ports that are no number) and timeouts around their bounds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from ppk.adapters import sql
+from ppk.adapters.sql import DatabaseError, busy_timeout_s, database_url, shown_url
+
+MARK = "Zq"
+"""Every drawn password starts with it, and nothing else drawn holds it: where it shows, the password
+does."""
+
+PASSWORDS = st.builds(
+    lambda rest: MARK + rest,
+    st.text(alphabet="abcXYZ019@:/%#?!&+=~ ", min_size=0, max_size=12),
+)
+URLS = st.builds(
+    "{}://{}:{}{}/{}".format,
+    st.sampled_from(
+        ["postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2", "mysql", "sqlite"]
+    ),
+    st.sampled_from(["ppk", "u_1", ""]),
+    PASSWORDS,
+    st.sampled_from(["@localhost:5432", "@127.0.0.1", "@db:notaport", "@db:99999", "@[::1]:5432", "@"]),
+    st.sampled_from(["ppk", "", "a/b"]),
+)
+"""`scheme://user:password@host:port/name`, the password always there."""
+
+
+@given(url=URLS)
+@example(url="postgresql://ppk:Zq@x@localhost:5432/ppk")
+@example(url="mysql://ppk:Zq:pw@localhost/ppk")
+@example(url="postgresql://ppk:Zq/pw@db:notaport/ppk")
+def test_no_message_shows_a_urls_password(url: str) -> None:
+    """spec.md#storage: a URL read, refused or shown never carries its password into the text."""
+    try:
+        read = database_url(url)
+    except DatabaseError as error:
+        assert MARK not in str(error), f"{url!r}: {error}"
+        return
+    assert MARK not in shown_url(read), f"{url!r}: {shown_url(read)}"
+    # What is read is driven as the spec says: PostgreSQL by psycopg 3, or a SQLite file.
+    assert read.drivername in ("postgresql+psycopg", "sqlite"), f"{url!r}: {read.drivername}"
+
+
+SECONDS_MAX = 86_400
+"""spec.md#storage: `$PPK_BUSY_TIMEOUT` seconds, from 0 to 86,400 (a day)."""
+
+
+def timeout_by_the_words(text: str) -> float | None:
+    """The seconds `$PPK_BUSY_TIMEOUT` says, or None if it says none: a decimal number (as Python
+    reads one) from 0 to a day; unset or blank, the default."""
+    text = text.strip()
+    if not text:
+        return sql.BUSY_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return seconds if not math.isnan(seconds) and 0 <= seconds <= SECONDS_MAX else None
+
+
+TIMEOUTS = st.one_of(
+    st.sampled_from(
+        ["", " ", "0", "-0", "-0.0", "86400", "86400.0", "86400.001", "86401", "1e5", "nan", "inf"]
+    ),
+    st.sampled_from(["-1", "0.001", "5", " 5 ", "60", "1_000", "abc", "5s", "0x10", "-inf"]),
+    st.floats(min_value=-10.0, max_value=SECONDS_MAX + 10.0).map(repr),
+    st.integers(SECONDS_MAX - 2, SECONDS_MAX + 2).map(str),
+    st.text(alphabet="0123456789.-e ", max_size=50),
+)
+
+
+@given(text=TIMEOUTS)
+def test_the_busy_timeout_is_what_its_words_say(text: str) -> None:
+    """spec.md#storage: the seconds taken, or a refusal naming the variable, quoting the text (its
+    first 40 characters) and saying what is allowed."""
+    expected = timeout_by_the_words(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(sql.BUSY_TIMEOUT_ENV, text)
+        try:
+            seconds = busy_timeout_s()
+        except DatabaseError as error:
+            assert expected is None, f"{text!r} refused: {error}"
+            stripped = text.strip()
+            assert str(error) == (
+                f"$PPK_BUSY_TIMEOUT is {stripped[:40]!r}: it must be a number of seconds from 0 to 86400"
+            )
+            return
+    assert seconds == expected, f"{text!r}: {seconds}, not {expected}"
