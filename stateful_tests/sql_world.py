@@ -76,6 +76,8 @@ from ppk.stateful_tests.postgres import free_port
 from ppk.stateful_tests.sql_machines import SqlDatabases, empty_database
 
 OLDER: Final = "0001"
+NEWER: Final = "0003"
+"""A schema version past this ppk's head: what a newer ppk would write."""
 """The schema version an older database is at: the first of ppk's migrations."""
 RETRIES: Final = 3
 """The store's RETRIES_MAX while the machine runs (put back after): the same loop, with a last retry
@@ -237,6 +239,10 @@ class StoreWorldMachine(RuleBasedStateMachine):
         """Databases that are not ppk's, with their tables."""
         self.missing: dict[str, Path] = {}
         """Databases in a folder that does not exist, with the folder."""
+        self.newer: dict[str, MemoryStore] = {}
+        """ppk's databases at schema NEWER, with their books (which no store of this ppk may touch)."""
+        self.absent: set[str] = set()
+        """Paths in the run's folder where nothing is: opened to write, they become ppk's databases."""
         self.made_older = 0
         self.changed: set[str] = set()
         """ppk's databases written to or upgraded since the books were last checked."""
@@ -347,25 +353,70 @@ class StoreWorldMachine(RuleBasedStateMachine):
         folder = self.folder / f"missing{next(self.numbers)}"
         self.missing[str(folder / "ppk.db")] = folder
 
+    @precondition(lambda self: self.postgres_url is None and len(self.newer) < self.KIND_MAX)
+    @rule(commands=st.lists(COMMANDS, max_size=3))
+    def a_newer_ppks_database(self, commands: list[Command]) -> None:
+        """A database a newer ppk wrote: this ppk's books, its schema version past this ppk's head."""
+        path = self.new_ppk_database()
+        model = MemoryStore()
+        with contextlib.closing(open_store(path)) as store:
+            for command in commands:
+                check(
+                    store.execute(command) == model.execute(command),
+                    f"{command} decided apart from the model",
+                )
+        connection = sqlite3.connect(path)
+        try:
+            connection.execute("UPDATE alembic_version SET version_num = ?", (NEWER,))
+            connection.commit()
+        finally:
+            connection.close()
+        self.newer[path] = model
+
+    @precondition(lambda self: self.postgres_url is None and len(self.absent) < self.KIND_MAX)
+    @rule()
+    def a_path_where_nothing_is(self) -> None:
+        self.absent.add(self.new_path())
+
+    def schema_version(self, path: str) -> str | None:
+        connection = sqlite3.connect(path)
+        try:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+            return None if row is None else str(row[0])
+        finally:
+            connection.close()
+
     # --- Opening ----------------------------------------------------------------------------------
 
     @precondition(lambda self: self.postgres_url is None)
-    @rule(data=st.data(), as_url=st.booleans(), timeout=TIMEOUT_TEXTS)
-    def open_a_database(self, data: st.DataObject, as_url: bool, timeout: str | None) -> None:
-        """Open any database, by its path or a sqlite:/// URL, under any $PPK_BUSY_TIMEOUT."""
-        every = sorted([*self.books, *self.older, *self.foreign, *self.missing])
+    @rule(data=st.data(), as_url=st.booleans(), timeout=TIMEOUT_TEXTS, reading=st.booleans())
+    def open_a_database(self, data: st.DataObject, as_url: bool, timeout: str | None, reading: bool) -> None:
+        """Open any database, by its path or a sqlite:/// URL, under any $PPK_BUSY_TIMEOUT, to write
+        (it may create the database) or only to read (`ppk show`, `ppk audit`: it must not)."""
+        every = sorted([*self.books, *self.older, *self.foreign, *self.missing, *self.newer, *self.absent])
         path = data.draw(st.sampled_from(every), label="database")
         named = f"sqlite:///{path}" if as_url else path
         with environment(BUSY_TIMEOUT_ENV, timeout):
             try:
-                store: SqlStore | None = open_store(named)
+                store: SqlStore | None = open_store(named, create=not reading)
                 refusal = ""
             except DatabaseError as error:
                 store, refusal = None, str(error)
         if store is not None:
             store.close()
         check("\n" not in refusal, f"{named}: a refusal of more than one line: {refusal!r}")
-        if path in self.missing:
+        self.judge_the_opening(path, named, timeout, reading, refusal)
+
+    def judge_the_opening(
+        self, path: str, named: str, timeout: str | None, reading: bool, refusal: str
+    ) -> None:
+        """What opening `path` (as `named`) must have done, by what the world holds there (`refusal`
+        is empty if it opened)."""
+        if reading and (path in self.missing or path in self.absent):
+            check(refusal == f"{path!r}: no such database file", f"{named}, to read: {refusal or 'opened'}")
+            check(not Path(path).exists(), f"{named}: opened to read, a database was made")
+            EXPLORED.outcomes["world: no database to read"] += 1
+        elif path in self.missing:
             folder = self.missing[path]
             check(repr(str(folder)) in refusal, f"{named}: the refusal does not name the folder: {refusal!r}")
             check(not folder.exists(), f"{named}: the missing folder was made")
@@ -376,6 +427,24 @@ class StoreWorldMachine(RuleBasedStateMachine):
                 f"{named} with ${BUSY_TIMEOUT_ENV}={timeout!r}: {refusal or 'opened'}",
             )
             EXPLORED.outcomes["world: a busy timeout refused"] += 1
+        elif path in self.newer:
+            check(
+                f"schema version {NEWER}, which this ppk (schema {sql_module.schema_head()}) does not know"
+                in refusal,
+                f"{named}: a newer ppk's database: {refusal or 'opened'}",
+            )
+            check(self.schema_version(path) == NEWER, f"{named}: a newer ppk's schema version was changed")
+            EXPLORED.outcomes["world: a newer ppk's database refused"] += 1
+        elif path in self.foreign and reading:
+            check(
+                refusal == f"{path!r} holds no ppk database: it has no ppk schema version",
+                f"{named}, to read: someone else's database: {refusal or 'opened'}",
+            )
+            check(
+                self.tables(path) == sorted(self.foreign[path]),
+                f"{named}: someone else's database was changed",
+            )
+            EXPLORED.outcomes["world: someone else's database refused"] += 1
         elif path in self.foreign:
             named_tables = ", ".join(sorted(self.foreign[path])[:5])
             check(
@@ -395,8 +464,13 @@ class StoreWorldMachine(RuleBasedStateMachine):
             self.advice[path] = advice[1]
             EXPLORED.outcomes["world: an older database refused with advice"] += 1
         else:
-            check(store is not None, f"{named} with ${BUSY_TIMEOUT_ENV}={timeout!r} refused: {refusal!r}")
+            check(not refusal, f"{named} with ${BUSY_TIMEOUT_ENV}={timeout!r} refused: {refusal!r}")
             EXPLORED.outcomes["world: a ppk database opened"] += 1
+            if path in self.absent:  # opened to write: a new ppk database, its books empty
+                self.absent.remove(path)
+                self.books[path] = MemoryStore()
+                self.changed.add(path)
+                EXPLORED.outcomes["world: a new database made"] += 1
 
     def tables(self, path: str) -> list[str]:
         connection = sqlite3.connect(path)
