@@ -193,6 +193,7 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
         proved = ids[-1] if ids else None
         report = audit(self.store.engine, expect=self.digest, proof=proved)
         check(report.findings == (), f"the audit found {list(report.findings)} (expecting {self.digest})")
+        check(report.clean, "an audit that found nothing is not clean: `ppk audit` would exit 1")
         check(report.recorded, "a clean audit did not record its checkpoint")
         stored = {account_id: self.stored_entries(account_id) for account_id in ids}
         if proved is not None:
@@ -384,6 +385,7 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
         self, report: Report, forged: SqlForgery, honest: sql_tampering.Rows, account_id: str
     ) -> None:
         name = f"{forged.name} of {account_id!r}"
+        check(not report.clean, f"{name}: the audit says the books are clean: `ppk audit` would exit 0")
         check(
             {finding.account for finding in report.findings} <= {account_id, None},
             f"{name}: {report.findings}",

@@ -614,6 +614,23 @@ def loss_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         says=("2 active",),
         unindexed=True,
     )
+    # The active loss closed in its row alone, within every CHECK (audit.py 319, which no forgery
+    # reached: no row's `active` disagreed with the ledger).
+    for index, loss in enumerate(losses):
+        if loss["active"]:
+            closed = [*losses]
+            closed[index] = loss | {
+                "remaining_minor": 0,
+                "capital_closed_minor": loss["original_minor"],
+                "active": False,
+            }
+            yield SqlForgery(
+                name=f"loss {loss['opened_by']!r} closed in its row",
+                rows=_evolve_rows(honest, losses=closed),
+                found=frozenset({(None, "losses")}),
+                whole=True,
+                says=(f"loss {loss['opened_by']!r} active False",),
+            )
     for index, loss in enumerate(losses[:1]):
         shares = loss["my_share_bp"] + loss["company_share_bp"]
         shift = 1 if shares < 10_000 else -1

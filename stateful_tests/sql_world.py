@@ -241,6 +241,8 @@ class StoreWorldMachine(RuleBasedStateMachine):
         """Databases in a folder that does not exist, with the folder."""
         self.newer: dict[str, MemoryStore] = {}
         """ppk's databases at schema NEWER, with their books (which no store of this ppk may touch)."""
+        self.garbage: dict[str, bytes] = {}
+        """Files that are no database at all, with their bytes."""
         self.absent: set[str] = set()
         """Paths in the run's folder where nothing is: opened to write, they become ppk's databases."""
         self.made_older = 0
@@ -373,6 +375,14 @@ class StoreWorldMachine(RuleBasedStateMachine):
             connection.close()
         self.newer[path] = model
 
+    @precondition(lambda self: self.postgres_url is None and len(self.garbage) < self.KIND_MAX)
+    @rule(data=st.sampled_from([b"hello", b"PK\x03\x04" + bytes(1_000), b"SQLite format 2\x00" + bytes(100)]))
+    def a_file_that_is_no_database(self, data: bytes) -> None:
+        """A file that is not a database (a text, a zip's first bytes, a header one version off)."""
+        path = self.new_path()
+        Path(path).write_bytes(data)
+        self.garbage[path] = data
+
     @precondition(lambda self: self.postgres_url is None and len(self.absent) < self.KIND_MAX)
     @rule()
     def a_path_where_nothing_is(self) -> None:
@@ -393,7 +403,9 @@ class StoreWorldMachine(RuleBasedStateMachine):
     def open_a_database(self, data: st.DataObject, as_url: bool, timeout: str | None, reading: bool) -> None:
         """Open any database, by its path or a sqlite:/// URL, under any $PPK_BUSY_TIMEOUT, to write
         (it may create the database) or only to read (`ppk show`, `ppk audit`: it must not)."""
-        every = sorted([*self.books, *self.older, *self.foreign, *self.missing, *self.newer, *self.absent])
+        every = sorted(
+            [*self.books, *self.older, *self.foreign, *self.missing, *self.newer, *self.absent, *self.garbage]
+        )
         path = data.draw(st.sampled_from(every), label="database")
         named = f"sqlite:///{path}" if as_url else path
         with environment(BUSY_TIMEOUT_ENV, timeout):
@@ -427,6 +439,13 @@ class StoreWorldMachine(RuleBasedStateMachine):
                 f"{named} with ${BUSY_TIMEOUT_ENV}={timeout!r}: {refusal or 'opened'}",
             )
             EXPLORED.outcomes["world: a busy timeout refused"] += 1
+        elif path in self.garbage:
+            check(refusal == f"{path!r}: file is not a database", f"{named}: {refusal or 'opened'}")
+            check(
+                Path(path).read_bytes() == self.garbage[path],
+                f"{named}: a file that is no database was changed",
+            )
+            EXPLORED.outcomes["world: a file that is no database refused"] += 1
         elif path in self.newer:
             check(
                 f"schema version {NEWER}, which this ppk (schema {sql_module.schema_head()}) does not know"
