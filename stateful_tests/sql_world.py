@@ -568,6 +568,48 @@ class StoreWorldMachine(RuleBasedStateMachine):
             )
         EXPLORED.outcomes["world: a writer gave up on a held lock"] += 1
 
+    @precondition(lambda self: self.postgres_url is None)
+    @rule(released=st.booleans())
+    def another_connection_holds_a_new_files_lock(self, released: bool) -> None:
+        """A new file another connection holds the write lock of: not yet in WAL mode, whose switch
+        SQLite refuses at once, busy timeout or not (sql.py 199, which no machine reached). ppk waits
+        for that lock as for any: it opens the database once the lock is released, or gives up in
+        one line after the busy timeout, having made nothing."""
+        path = self.new_path()
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.02, holder.execute, ("ROLLBACK",))
+        try:
+            if released:
+                release.start()
+            with environment(BUSY_TIMEOUT_ENV, "5" if released else BUSY_TIMEOUT):
+                try:
+                    open_store(path).close()
+                    refusal = ""
+                except DatabaseError as error:
+                    refusal = str(error)
+        finally:
+            if released:
+                release.join()
+            else:
+                holder.execute("ROLLBACK")
+            holder.close()
+        if released:
+            check(not refusal, f"{path}: a new file whose lock was released within 0.02 s: {refusal}")
+            self.books[path] = MemoryStore()
+            self.changed.add(path)
+            EXPLORED.outcomes["world: a new file's lock waited for"] += 1
+        else:
+            check(
+                refusal
+                == f"{path!r} is locked by another writer beyond the busy timeout of {BUSY_TIMEOUT} s "
+                f"(${BUSY_TIMEOUT_ENV}); try again when it is done",
+                f"{path}: a new file whose lock was held: {refusal or 'opened'}",
+            )
+            check(not self.tables(path), f"{path}: tables made while another connection held the lock")
+            Path(path).unlink()
+            EXPLORED.outcomes["world: a new file's lock given up on"] += 1
+
     @rule(data=st.data(), groups=GROUPS)
     def writers_race(self, data: st.DataObject, groups: list[list[Command]]) -> None:
         """Each group from its own store at once: on SQLite, the answers and books of some order of
