@@ -63,6 +63,7 @@ from ppk.adapters.store import DatabaseError, MemoryStore, Store
 from ppk.kernel.state import (
     Account,
     Command,
+    ConfirmPayout,
     Decision,
     Entry,
     Fund,
@@ -644,6 +645,51 @@ class StoreWorldMachine(RuleBasedStateMachine):
         self.books[database] = after
         self.changed.add(database)
         EXPLORED.outcomes[f"world: {len(groups)} writers raced"] += 1
+
+    @precondition(lambda self: self.postgres_url is not None)
+    @rule(data=st.data(), others=st.lists(COMMANDS, max_size=3), named=st.sampled_from(["b0", "b1", "b2"]))
+    def an_account_opened_under_a_group(self, data: st.DataObject, others: list[Command], named: str) -> None:
+        """PostgreSQL: a group locks the accounts it names that exist; one it names that does not is
+        opened by another writer (and a profit withdrawn on it) right after that lock, before the
+        group's first command on it. The group must then read that account's keys command by
+        command, its payout among them (sql.py 796, which no machine reached; the seed-37 sample's
+        survivor sql.py 447 looked the payout up by `>=`): its answers are those of the other
+        writer's commands first. The payout confirmed is the one made, or one that sorts before or
+        after it and does not exist."""
+        database = data.draw(st.sampled_from(sorted(self.books)), label="database")
+        account = f"n{next(self.numbers)}"
+        opening: list[Command] = [
+            OpenAccount(id="o1", account=account, my_share_bp=100, company_share_bp=900),
+            Fund(id="f1", account=account, amount_minor=100_000),
+            RecordBalance(id="b1", account=account, balance_minor=100_000 + 2_500),
+        ]
+        group = [*others, ConfirmPayout(id="c1", account=account, payout=f"{account}:{named}"), *others[:1]]
+        EXPLORED.commands += len(opening) + len(group)
+        with (
+            contextlib.closing(open_store(database)) as writer,
+            contextlib.closing(open_store(database)) as other,
+        ):
+            opened: list[Decision] = []
+
+            def after_the_lock(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+                if "FOR UPDATE" in statement and not opened:
+                    opened.extend(other.execute_many(opening))
+
+            event.listen(writer.engine, "after_cursor_execute", after_the_lock)
+            try:
+                answers = writer.execute_many(group)
+            finally:
+                event.remove(writer.engine, "after_cursor_execute", after_the_lock)
+        model = self.books[database]
+        expected = [model.execute(command) for command in opening]
+        check(opened == expected, f"{database}: the other writer's {opening} got {opened}, not {expected}")
+        expected = [model.execute(command) for command in group]
+        check(
+            answers == expected,
+            f"{database}: {group} after {account!r} was opened got {answers}, not {expected}",
+        )
+        self.changed.add(database)
+        EXPLORED.outcomes["world: an account opened under a group"] += 1
 
     # --- The server rolls back --------------------------------------------------------------------
 
