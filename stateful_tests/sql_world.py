@@ -319,11 +319,9 @@ class StoreWorldMachine(RuleBasedStateMachine):
 
     # --- Making databases -------------------------------------------------------------------------
 
-    @precondition(lambda self: self.postgres_url is None and self.made_older < self.OLDER_MAX)
-    @rule(commands=st.lists(COMMANDS, max_size=6))
-    def an_older_database(self, commands: list[Command]) -> None:
-        """A database a ppk of schema OLDER wrote: made here, given books, and taken back to OLDER."""
-        self.made_older += 1
+    def ppk_database_with(self, commands: list[Command]) -> tuple[str, MemoryStore]:
+        """A new ppk database that `commands` were applied to, each decided as the model decides it;
+        the model."""
         path = self.new_ppk_database()
         model = MemoryStore()
         with contextlib.closing(open_store(path)) as store:
@@ -332,9 +330,20 @@ class StoreWorldMachine(RuleBasedStateMachine):
                     store.execute(command) == model.execute(command),
                     f"{command} decided apart from the model",
                 )
-            with store.engine.execution_options(ppk_write=True).begin() as connection:
-                config, _ = sql_module._alembic(connection)
-                alembic_command.downgrade(config, OLDER)
+        return path, model
+
+    @precondition(lambda self: self.postgres_url is None and self.made_older < self.OLDER_MAX)
+    @rule(commands=st.lists(COMMANDS, max_size=6))
+    def an_older_database(self, commands: list[Command]) -> None:
+        """A database a ppk of schema OLDER wrote: made here, given books, and taken back to OLDER."""
+        self.made_older += 1
+        path, model = self.ppk_database_with(commands)
+        with (
+            contextlib.closing(open_store(path)) as store,
+            store.engine.execution_options(ppk_write=True).begin() as connection,
+        ):
+            config, _ = sql_module._alembic(connection)
+            alembic_command.downgrade(config, OLDER)
         self.older[path] = model
 
     @precondition(lambda self: self.postgres_url is None and len(self.foreign) < self.KIND_MAX)
@@ -360,14 +369,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
     @rule(commands=st.lists(COMMANDS, max_size=3))
     def a_newer_ppks_database(self, commands: list[Command]) -> None:
         """A database a newer ppk wrote: this ppk's books, its schema version past this ppk's head."""
-        path = self.new_ppk_database()
-        model = MemoryStore()
-        with contextlib.closing(open_store(path)) as store:
-            for command in commands:
-                check(
-                    store.execute(command) == model.execute(command),
-                    f"{command} decided apart from the model",
-                )
+        path, model = self.ppk_database_with(commands)
         connection = sqlite3.connect(path)
         try:
             connection.execute("UPDATE alembic_version SET version_num = ?", (NEWER,))
