@@ -15,7 +15,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ppk.adapters import sql
-from ppk.adapters.sql import DatabaseError, busy_timeout_s, database_url, shown_url
+from ppk.adapters.sql import busy_timeout_s, database_url, shown_url
+from ppk.adapters.store import DatabaseError
 
 MARK = "Zq"
 """Every drawn password starts with it, and nothing else drawn holds it: where it shows, the password
