@@ -162,12 +162,20 @@ def _resequenced(ledger: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row | {"seq": seq} for seq, row in enumerate(ledger, start=1)]
 
 
+def _from_the_middle(count: int) -> list[int]:
+    """A ledger's positions (1 … `count`) in the order forgeries pick an entry: from the middle entry
+    to the last, then back to the first."""
+    middle = count // 2 + 1
+    return [*range(middle, count + 1), *range(middle - 1, 0, -1)]
+
+
 def ledger_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
     """The ledger's rows edited by hand, their hashes left as they were: the chain breaks where they are."""
     ledger = list(honest.ledger)
     count = len(ledger)
-    middle = count // 2 + 1  # a position, 1 … N
-    for at in [*range(middle, count + 1), *range(middle - 1, 0, -1)]:
+    order = _from_the_middle(count)
+    middle = order[0]
+    for at in order:
         bumped = _bumped(decode_entry(bytes(ledger[at - 1]["entry"])))
         if bumped is not None:
             edited = [*ledger]
@@ -286,31 +294,22 @@ ENTRY_FIELD: Final = "entry field"
 """How the audit's `encoding` finding names a field of a stored entry that is not what it must be."""
 
 
-@attrs.frozen
 class _Forger:
-    """One account's ledger, and its entries' JSON in the order the forgeries pick them: from the
-    middle entry to the last, then back to the first."""
+    """One account's ledger, its entries' JSON read once, in the order the forgeries pick an entry
+    (`_from_the_middle`), and the middle entry's bytes."""
 
-    honest: Rows
-
-    @property
-    def ledger(self) -> list[dict[str, Any]]:
-        return list(self.honest.ledger)
-
-    @property
-    def middle(self) -> int:
-        return len(self.honest.ledger) // 2 + 1
-
-    def stored(self, at: int) -> Any:
-        return json.loads(bytes(self.honest.ledger[at - 1]["entry"]))
+    def __init__(self, honest: Rows) -> None:
+        self.honest = honest
+        self.ledger = list(honest.ledger)
+        order = _from_the_middle(len(self.ledger))
+        self.middle = order[0]
+        self.raw = bytes(self.ledger[self.middle - 1]["entry"])
+        self.stored: dict[int, Any] = {at: json.loads(bytes(self.ledger[at - 1]["entry"])) for at in order}
+        """Each position's entry as JSON, in that order."""
 
     def first(self, holds: Callable[[Any], bool]) -> int | None:
         """The position of the first entry, in that order, whose JSON `holds`."""
-        count, middle = len(self.honest.ledger), self.middle
-        return next(
-            (at for at in [*range(middle, count + 1), *range(middle - 1, 0, -1)] if holds(self.stored(at))),
-            None,
-        )
+        return next((at for at, value in self.stored.items() if holds(value)), None)
 
     def forgery(self, at: int, what: str, data: bytes, reads: str) -> SqlForgery:
         ledger = self.ledger
@@ -331,7 +330,7 @@ def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
     before, found by the model-checking suite's coverage). These: the bytes, JSON, the version."""
     forger = _Forger(honest)
     forgery, middle = forger.forgery, forger.middle
-    raw, value = bytes(honest.ledger[middle - 1]["entry"]), forger.stored(middle)
+    raw, value = forger.raw, forger.stored[middle]
     text_ = raw.decode("utf-8")
     # The byte numbered from 1: the first ASCII byte from the middle (a byte of a multi-byte character
     # replaced would make its lead byte the first bad one).
@@ -432,7 +431,7 @@ def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
 def _entry_field_forgeries(forger: _Forger) -> Iterator[SqlForgery]:
     """`entry_bytes_forgeries`' of the fields: the command's, the events', the date, the code."""
     forgery, first, stored, middle = forger.forgery, forger.first, forger.stored, forger.middle
-    raw, value = bytes(forger.honest.ledger[middle - 1]["entry"]), stored(middle)
+    value = stored[middle]
     command = value["command"]
     yield forgery(
         middle,
@@ -463,9 +462,9 @@ def _entry_field_forgeries(forger: _Forger) -> Iterator[SqlForgery]:
     )
     # The lone surrogates, first and last, and the characters either side of them, which are not (but
     # the encoding writes them as they are, not escaped).
+    carried = f"{ENTRY_FIELD} command.id must be text UTF-8 can carry, not one with the lone surrogate"
     for character in ("\ud800", "\udfff", "\ud7ff", "\ue000"):
         lone = 0xD800 <= ord(character) <= 0xDFFF
-        carried = f"{ENTRY_FIELD} command.id must be text UTF-8 can carry, not one with the lone surrogate"
         yield forgery(
             middle,
             f"its command's id {character!r}, escaped",
@@ -474,7 +473,7 @@ def _entry_field_forgeries(forger: _Forger) -> Iterator[SqlForgery]:
         )
     applied = first(lambda entry: entry["outcome"] == "applied" and entry["events"])
     if applied is not None:
-        value = stored(applied)
+        value = stored[applied]
         events, last = value["events"], len(value["events"]) - 1
         yield forgery(
             applied,
@@ -506,7 +505,7 @@ def _entry_field_forgeries(forger: _Forger) -> Iterator[SqlForgery]:
         lambda entry: any(type(v) is int for event in entry.get("events", []) for v in event.values())
     )
     if figure is not None:
-        value = stored(figure)
+        value = stored[figure]
         index, event = next(
             (i, event)
             for i, event in enumerate(value["events"])
@@ -524,7 +523,7 @@ def _entry_field_forgeries(forger: _Forger) -> Iterator[SqlForgery]:
         )
     dated = first(lambda entry: "date" in entry["command"])
     if dated is not None:
-        value = stored(dated)
+        value = stored[dated]
         for day, reads in (
             ("2026-02-30", "must be a day written YYYY-MM-DD, or null, not '2026-02-30'"),
             (20260105, "must be a string, not 20260105"),
@@ -535,7 +534,9 @@ def _entry_field_forgeries(forger: _Forger) -> Iterator[SqlForgery]:
                 _entry_bytes(value | {"command": value["command"] | {"date": day}}),
                 f"{ENTRY_FIELD} command.date {reads}",
             )
-    refusal = json.loads(encode_entry(Refused(command=decode_entry(raw).command, code=min(REFUSAL_CODES))))
+    refusal = json.loads(
+        encode_entry(Refused(command=decode_entry(forger.raw).command, code=min(REFUSAL_CODES)))
+    )
     for code, reads in (
         ("forged", "must be the code of a state rule, not 'forged'"),
         (5, "must be a string, not 5"),
@@ -552,7 +553,7 @@ def stored_as_other_types(honest: Rows) -> Iterator[SqlForgery]:
     """SQLite only: an entry stored as text (its bytes the same), and the latest balance's day as a
     text that is no day. The first is an `encoding` finding there and nothing else: the chain covers
     the text's UTF-8, which are the entry's bytes."""
-    at = len(honest.ledger) // 2 + 1
+    at = _from_the_middle(len(honest.ledger))[0]
     yield SqlForgery(
         name=f"entry {at} stored as text",
         rows=honest,

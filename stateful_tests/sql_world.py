@@ -77,9 +77,9 @@ from ppk.stateful_tests.postgres import free_port
 from ppk.stateful_tests.sql_machines import SqlDatabases, empty_database
 
 OLDER: Final = "0001"
+"""The schema version an older database is at: the first of ppk's migrations."""
 NEWER: Final = "0003"
 """A schema version past this ppk's head: what a newer ppk would write."""
-"""The schema version an older database is at: the first of ppk's migrations."""
 RETRIES: Final = 3
 """The store's RETRIES_MAX while the machine runs (put back after): the same loop, with a last retry
 reached in 7 ms of back-off instead of a second."""
