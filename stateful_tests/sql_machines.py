@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Final
 
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule
-from sqlalchemy import event, select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ppk.adapters import audit as audit_module
@@ -28,8 +28,8 @@ from ppk.adapters.bank import SqliteBank, TransferRefusedError
 from ppk.adapters.chain import DIGEST_PREFIX, digest_root, root_from_path
 from ppk.adapters.sql import SqlStore, is_postgresql, open_store
 from ppk.adapters.store import Store
-from ppk.kernel.state import Command, Decision
-from ppk.kernel.transitions import command_rejection
+from ppk.kernel.state import ACCOUNT_CHARS_MAX, Command, Decision
+from ppk.kernel.transitions import account_problem, command_rejection
 from ppk.stateful_tests import sql_tampering, tampering
 from ppk.stateful_tests.faults import FaultyStore
 from ppk.stateful_tests.machines import EXPLORED, CrashRetryMachine, SettlementMachine, check
@@ -65,6 +65,7 @@ UNVOUCHED: Final = (
     "account and digest",
     "digest in capitals",
     "no such account",
+    "an account id ppk never writes",
     "proof of no such account",
     "digest never recorded",
     *NOT_DIGESTS,
@@ -223,8 +224,9 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
     @rule(case=st.sampled_from(UNVOUCHED))
     def the_audit_says_what_it_cannot_vouch_for(self, case: str) -> None:
         """docs/audit.md §3, §4: asked of a digest that is not one, of one this database never recorded,
-        of an account it does not hold, or of `--account` with a digest, the audit says so, naming what
-        it asked, and finds nothing else; a digest written in capitals between spaces is the digest.
+        of an account it does not hold, or of `--account` with a digest, or reading an account id ppk
+        never writes (an insider's row), the audit says so, naming what it asked or read, and finds
+        nothing else; a digest written in capitals between spaces is the digest.
         (The audit's paths no machine reached, found by the model-checking suite's coverage.)"""
         assert isinstance(self.store, SqlStore)
         engine, ids = self.store.engine, sorted(self.store.account_ids())
@@ -253,6 +255,22 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
         elif case == "no such account":
             report = audit(engine, record=False, accounts=[*ids, stranger])
             finds("projection", "an account of this database", "none", stranger)
+        elif case == "an account id ppk never writes":
+            # Written by an insider: a loss row is a row any account id can have within its CHECKs. Its
+            # id sorts before every other: the audit must go on to them, and leave it out of the digest.
+            stranger = " " + (ids[0] if ids else "")[: ACCOUNT_CHARS_MAX - 1]
+            digest = audit(engine, record=False).digest
+            with engine.begin() as connection:
+                connection.execute(insert(schema.losses), sql_tampering.stray_loss(stranger))
+            try:
+                report = audit(engine, record=False)
+            finally:
+                with engine.begin() as connection:
+                    connection.execute(schema.losses.delete().where(schema.losses.c.account == stranger))
+            check(report.digest == digest, f"{case}: the digest {digest} became {report.digest}")
+            problem = account_problem(stranger)
+            assert problem is not None
+            finds("projection", "an account id ppk writes", problem, stranger)
         elif case == "proof of no such account":
             report = audit(engine, record=False, proof=stranger)
             finds("projection", "an account with a ledger, for --proof", "none", stranger)
@@ -269,7 +287,7 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             f"{case}: the audit found {list(report.findings)}, not {findings}",
         )
         check(
-            report.accounts == len(ids) + (case == "no such account"),
+            report.accounts == len(ids) + (case in ("no such account", "an account id ppk never writes")),
             f"{case}: the audit read {report.accounts} accounts",
         )
 

@@ -579,11 +579,9 @@ STRAY_LOSS: Final = ""
 """The command id of a loss row no entry opened: it sorts before every other."""
 
 
-def loss_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
-    """A loss row's figures changed, a stray one added, one deleted; each within the table's CHECKs."""
-    losses = list(honest.losses)
-    account_id = honest.ledger[0]["account"]
-    stray = {
+def stray_loss(account_id: str) -> dict[str, Any]:
+    """A closed loss row of `account_id` that no entry opened, within every CHECK of its table."""
+    return {
         "account": account_id,
         "opened_by": STRAY_LOSS,
         "capital_minor": 1,
@@ -595,6 +593,12 @@ def loss_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         "company_share_bp": 0,
         "active": False,
     }
+
+
+def loss_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
+    """A loss row's figures changed, a stray one added, one deleted; each within the table's CHECKs."""
+    losses = list(honest.losses)
+    stray = stray_loss(honest.ledger[0]["account"])
     yield SqlForgery(
         name="a loss row no entry opened",
         rows=_evolve_rows(honest, losses=[stray, *losses]),
