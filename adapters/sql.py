@@ -97,6 +97,8 @@ _POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 _RETRYABLE_SQLSTATES: Final = frozenset({"40001", "40P01"})
 """Serialisation failure and deadlock: PostgreSQL rolled the transaction back; it can run again."""
 _UNIQUE_VIOLATION: Final = "23505"
+_IN_MEMORY: Final = ":memory:"
+_KEEPS_NOTHING: Final = "an in-memory SQLite database keeps nothing: name a file, like sqlite:///ppk.db"
 
 
 def database_url(named: str | None) -> URL:
@@ -107,7 +109,10 @@ def database_url(named: str | None) -> URL:
     """
     given = named or os.environ.get(DATABASE_ENV) or DATABASE_DEFAULT
     if "://" not in given:
-        return URL.create("sqlite", database=str(Path(given)))
+        path = str(Path(given))
+        if path == _IN_MEMORY:  # SQLite's name for a database in memory (./:memory: included)
+            raise DatabaseError(_KEEPS_NOTHING)
+        return URL.create("sqlite", database=path)
     try:
         url = make_url(given)
     except (ArgumentError, ValueError):  # ValueError: a port that is no number
@@ -118,10 +123,8 @@ def database_url(named: str | None) -> URL:
     if url.drivername in _POSTGRES_SCHEMES or url.drivername == "postgresql+psycopg":
         return url.set(drivername="postgresql+psycopg")
     if url.drivername in ("sqlite", "sqlite+pysqlite"):
-        if not url.database or url.database == ":memory:":
-            raise DatabaseError(
-                "an in-memory SQLite database keeps nothing: name a file, like sqlite:///ppk.db"
-            )
+        if not url.database or url.database == _IN_MEMORY:
+            raise DatabaseError(_KEEPS_NOTHING)
         return url.set(drivername="sqlite")
     raise DatabaseError(
         f"{shown_url(url)}: ppk stores in SQLite (a file path or sqlite:///PATH) or PostgreSQL "

@@ -588,6 +588,8 @@ def test_database_url__reads_a_database_as_users_write_it(named: str, expected: 
     [
         pytest.param("sqlite://", "in-memory SQLite database keeps nothing", id="sqlite memory"),
         pytest.param("sqlite:///:memory:", "in-memory SQLite database keeps nothing", id="sqlite :memory:"),
+        pytest.param(":memory:", "in-memory SQLite database keeps nothing", id=":memory: as a path"),
+        pytest.param("./:memory:", "in-memory SQLite database keeps nothing", id="./:memory: as a path"),
         pytest.param("mysql://u:SECRET@h/d", "not mysql", id="mysql"),
         pytest.param("postgresql+asyncpg://u:SECRET@h/d", "not postgresql+asyncpg", id="another driver"),
         pytest.param(
