@@ -136,6 +136,9 @@ FOREIGN_TABLES: Final = st.lists(
     unique=True,
 ).filter(lambda names: not {"accounts", "ledger", "losses", "payouts", "checkpoints"} & set(names))
 
+IN_MEMORY: Final = ":memory:"
+KEEPS_NOTHING: Final = "an in-memory SQLite database keeps nothing: name a file, like sqlite:///ppk.db"
+
 NOT_DATABASES: Final = (b"hello", b"PK\x03\x04" + bytes(1_000), b"SQLite format 2\x00" + bytes(100))
 """Files that are no database: a text, a zip's first bytes, a header one version off."""
 
@@ -411,14 +414,17 @@ class StoreWorldMachine(RuleBasedStateMachine):
 
     # --- Opening ----------------------------------------------------------------------------------
 
+    def any_database(self, data: st.DataObject) -> str:
+        every = sorted(
+            [*self.books, *self.older, *self.foreign, *self.missing, *self.newer, *self.absent, *self.garbage]
+        )
+        return data.draw(st.sampled_from(every), label="database")
+
     @precondition(lambda self: self.postgres_url is None)
     @rule(data=st.data())
     def open_a_database(self, data: st.DataObject) -> None:
         """Open any database this world holds again (each is opened once as it is made)."""
-        every = sorted(
-            [*self.books, *self.older, *self.foreign, *self.missing, *self.newer, *self.absent, *self.garbage]
-        )
-        self.open_and_judge(data, data.draw(st.sampled_from(every), label="database"))
+        self.open_and_judge(data, self.any_database(data))
 
     def open_and_judge(self, data: st.DataObject, path: str) -> None:
         """Open `path`, by itself or as a sqlite:/// URL, under any $PPK_BUSY_TIMEOUT, to write (it may
@@ -531,6 +537,54 @@ class StoreWorldMachine(RuleBasedStateMachine):
         self.books[path] = self.older.pop(path)
         self.changed.add(path)
         EXPLORED.outcomes["world: an older database upgraded"] += 1
+
+    @precondition(lambda self: self.postgres_url is None)
+    @rule(data=st.data())
+    def upgrade_a_database(self, data: st.DataObject) -> None:
+        """`ppk db upgrade --db` any database, unasked: an older one is upgraded, its books as they
+        were; this ppk's is left as it is, and a path where nothing is becomes a new one; anything else
+        is refused as opening it to write is, in one line, changing nothing."""
+        path = self.any_database(data)
+        try:
+            versions: tuple[str | None, str] | None = upgrade_database(path)
+            refusal = ""
+        except DatabaseError as error:
+            versions, refusal = None, str(error)
+        check("\n" not in refusal, f"{path}: a refusal of more than one line: {refusal!r}")
+        head = sql_module.schema_head()
+        if path in self.older:
+            check(versions == (OLDER, head), f"{path}: an older database upgraded from and to {versions}")
+            self.books[path] = self.older.pop(path)
+            self.advice.pop(path, None)
+            self.changed.add(path)
+            EXPLORED.outcomes["world: an older database upgraded"] += 1
+            return
+        if path in self.books or path in self.absent:
+            before = head if path in self.books else None
+            check(versions == (before, head), f"{path}: upgraded from and to {versions}, not {before}")
+        self.judge_the_opening(path, path, None, False, refusal)
+
+    @rule(
+        name=st.sampled_from(
+            [":memory:", "./:memory:", "sqlite://", "sqlite:///:memory:", "sqlite+pysqlite:///:memory:"]
+        ),
+        how=st.sampled_from(["to write", "to read", "to upgrade"]),
+    )
+    def an_in_memory_database(self, name: str, how: str) -> None:
+        """SQLite's in-memory database, by any of its names, keeps nothing: refused in one line however
+        it is opened, and no file is made under its name."""
+        try:
+            if how == "to upgrade":
+                upgrade_database(name)
+            else:
+                open_store(name, create=how == "to write").close()
+        except DatabaseError as error:
+            refusal = str(error)
+        else:
+            refusal = "opened"
+        check(refusal == KEEPS_NOTHING, f"{name}, {how}: {refusal!r}")
+        check(not Path(IN_MEMORY).exists(), f"{name}, {how}: a file {IN_MEMORY!r} was made")
+        EXPLORED.outcomes["world: an in-memory database refused"] += 1
 
     # --- Passwords --------------------------------------------------------------------------------
 
