@@ -3,10 +3,10 @@
     python bench/mutation/score.py WORK
 
 A mutant counts as killed by the model-checking suite if session a, a2, a3 or c killed it, and by the
-whole suite if any session did. Mutants listed in equivalent.txt (module:line operator, and why) are
-left out of both denominators (module:line:column operator, or operator#occurrence when one column holds
-several); a listed mutant that some session killed is an error in the list, and
-so is a line of the list that matches no surviving mutant. Prints a table per module and every
+whole suite if any session did. Mutants listed in equivalent.txt are left out of both denominators,
+each entry placed in the source of the commit the sessions ran (WORK/commit, which run.sh writes; see
+equivalent.py); a listed mutant that some session killed is an error in the list, and so (when every
+mutant ran, not a sample) is an entry that names no mutant. Prints a table per module and every
 survivor that is not listed.
 
 When run.sh scored a seeded sample (SAMPLE=N: session a's database has a table population, each
@@ -20,11 +20,13 @@ corrected.
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+
+import equivalent as equivalent_list  # bench/mutation/equivalent.py, beside this file
 
 MODEL_CHECKING = ("a", "a2", "a3", "c")
 WHOLE = (*MODEL_CHECKING, "b")
@@ -44,6 +46,27 @@ def outcomes(database: Path) -> dict[Key, tuple[str, int, int, str]]:
             (module, operator, occurrence): (outcome, row, column, diff or "")
             for module, operator, occurrence, outcome, row, column, diff in connection.execute(query)
         }
+
+
+def run_source(work: Path) -> equivalent_list.Source:
+    """The scored modules' lines at the commit the sessions ran (run.sh writes it to WORK/commit),
+    read from this repository; in this tree if no commit was written (runs before it was)."""
+    commit_file = work / "commit"
+    if not commit_file.is_file():
+        print(f"{commit_file}: no commit recorded; equivalent.txt's anchors are placed in this tree")
+        return equivalent_list.here
+    commit = commit_file.read_text(encoding="utf-8").strip()
+
+    def source(module: str) -> list[str] | None:
+        shown = subprocess.run(
+            ["git", "-C", str(equivalent_list.ROOT), "show", f"{commit}:{module}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return shown.stdout.splitlines() if shown.returncode == 0 else None
+
+    return source
 
 
 def population(database: Path) -> dict[str, tuple[int, int]]:
@@ -90,36 +113,28 @@ def main(work: Path) -> int:
         key: {name for name, results in sessions.items() if results.get(key, ("",))[0] == "KILLED"}
         for key in every
     }
-    pattern = r"(?P<where>\S+:\d+:\d+) (?P<operator>[A-Za-z_]+)(#(?P<occurrence>\d+))? +(?P<why>.*)"
-    listed = [
-        match.groups()
-        for line in (Path(__file__).parent / "equivalent.txt").read_text(encoding="utf-8").splitlines()
-        if (match := re.fullmatch(pattern, line))
-    ]
-
-    def named(key: Key, where: str, operator: str, occurrence: str | None) -> bool:
-        _, row, column, _ = every[key]
-        return (
-            f"{key[0]}:{row}:{column}" == where
-            and key[1].endswith("/" + operator)
-            and occurrence in (None, str(key[2]))
+    listed = equivalent_list.Listed(run_source(work))
+    mutants = {
+        key: equivalent_list.Mutant(
+            module=key[0],
+            row=row,
+            column=column,
+            operator=key[1],
+            occurrence=key[2],
+            mutated=equivalent_list.mutated_line(diff),
         )
-
-    equivalent = {
-        key
-        for key in every
-        for where, operator, _, occurrence, _ in listed
-        if named(key, where, operator, occurrence)
+        for key, (_, row, column, diff) in every.items()
     }
+    equivalent = {key for key, mutant in mutants.items() if listed.listing(mutant) is not None}
     errors = [f"listed as equivalent but killed: {key}" for key in equivalent if killed_by[key]]
     sampled = population(work / "a.sqlite")
     scored_modules = {key[0] for key in every}
-    for where, operator, _, occurrence, _ in listed:
+    for entry in listed.entries:
         # A line about another module, or a mutant a sample left out, names nothing here.
-        if sampled or where.rsplit(":", 2)[0] not in scored_modules:
+        if sampled or entry.module not in scored_modules:
             continue
-        if not any(named(key, where, operator, occurrence) for key in every):
-            errors.append(f"equivalent.txt names no mutant: {where} {operator}")
+        if not any(listed.names(entry, mutant) for mutant in mutants.values()):
+            errors.append(f"equivalent.txt names no mutant: {entry.module}:{entry.row} {entry.operator}")
     table: dict[str, Counter[str]] = {}
     for key in every:
         counts = table.setdefault(key[0], Counter())

@@ -1,0 +1,109 @@
+"""bench/mutation/equivalent.txt names its mutants in a run of any commit (bench/mutation/equivalent.py).
+
+The list leaves mutants out of the adapters' mutation score (docs/verification.md#mutation-score): an
+entry whose row went stale would name another mutant, or none, without a word. The adapters' entries
+are anchored on the line they change, so these tests hold their rows to this tree, and the placement
+of an entry in a run's source to the line it was written about.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def equivalent() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("equivalent", ROOT / "bench" / "mutation" / "equivalent.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["equivalent"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_anchored_entry_s_row_reads_its_line_in_this_tree(equivalent: ModuleType) -> None:
+    """`python bench/mutation/equivalent.py --fix` moves the rows that moved with the code."""
+    assert equivalent.problems() == []
+
+
+def test_each_entry_of_the_adapters_is_anchored(equivalent: ModuleType) -> None:
+    unanchored = [
+        entry
+        for entry in equivalent.entries()
+        if entry.module.startswith("adapters/") and (entry.original is None or entry.mutated is None)
+    ]
+    assert unanchored == []
+    assert any(entry.module.startswith("adapters/") for entry in equivalent.entries())
+
+
+def test_an_entry_is_placed_on_its_own_line_of_several_alike_wherever_they_moved(
+    equivalent: ModuleType,
+) -> None:
+    """sql.py has `for attempt in range(RETRIES_MAX + 1):` twice; the entry is about the second
+    (`_one`'s): in a run whose source has three lines more above, it names the second, three rows
+    down, and only the mutant that writes its line (spaces aside, as cosmic-ray writes them)."""
+    line = "for attempt in range(RETRIES_MAX + 1):"
+    here = equivalent.here("adapters/sql.py")
+    rows = [n for n, text in enumerate(here, 1) if text.strip() == line]
+    assert len(rows) == 2
+    entry = equivalent.Entry(
+        module="adapters/sql.py",
+        row=rows[1],
+        column=here[rows[1] - 1].index("1"),
+        operator="NumberReplacer",
+        occurrence=None,
+        original=line,
+        mutated="for attempt in range(RETRIES_MAX + 0):",
+        why="a test",
+    )
+    moved = ["", "", "", *here]
+    listed = equivalent.Listed(lambda module: moved if module == "adapters/sql.py" else None, [entry])
+    assert listed.rows[entry] == rows[1] + 3
+
+    def mutant(row: int, mutated: str | None) -> object:
+        return equivalent.Mutant(
+            module="adapters/sql.py",
+            row=row,
+            column=entry.column,
+            operator="core/NumberReplacer",
+            occurrence=89,
+            mutated=mutated,
+        )
+
+    indent = " " * 8
+    assert listed.listing(mutant(rows[1] + 3, indent + "for attempt in range(RETRIES_MAX +  0):"))
+    assert not listed.listing(mutant(rows[1] + 3, indent + "for attempt in range(RETRIES_MAX + 2):"))
+    assert not listed.listing(mutant(rows[0] + 3, indent + "for attempt in range(RETRIES_MAX + 0):"))
+    assert not listed.listing(mutant(rows[1] + 3, None))
+
+
+def test_an_entry_whose_line_a_run_does_not_have_names_nothing(equivalent: ModuleType) -> None:
+    entry = next(entry for entry in equivalent.entries() if entry.original is not None)
+    listed = equivalent.Listed(lambda module: ["# another module"], [entry])
+    assert listed.rows[entry] is None
+
+
+def test_a_stale_row_is_found_and_fix_moves_it_to_the_one_line_that_reads_so(
+    equivalent: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line = "BUSY_TIMEOUT_S: Final = 60.0"
+    row = next(n for n, text in enumerate(equivalent.here("adapters/bank.py"), 1) if text == line)
+    listing = tmp_path / "equivalent.txt"
+    mutated = "BUSY_TIMEOUT_S: Final = 61.0"
+    listing.write_text(
+        f"# a comment\nadapters/bank.py:{row + 5}:24 NumberReplacer  `{line}` → `{mutated}`  60 or 61 s\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(equivalent, "LIST", listing)
+    stale = f"adapters/bank.py:{row + 5} does not read `{line}`"
+    assert equivalent.problems() == [f"equivalent.txt:2: {stale} (row {row} does: --fix moves it there)"]
+    assert equivalent.problems(fix=True) == []
+    assert f"adapters/bank.py:{row}:24 " in listing.read_text(encoding="utf-8")
+    assert equivalent.problems() == []
