@@ -22,9 +22,17 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from ppk.adapters import jsonl
 from ppk.adapters.cli import account_views, replay_lines
 from ppk.adapters.store import MemoryStore
-from ppk.stateful_tests.reference import LINE_BYTES_MAX, NESTING_DEPTH_MAX, ReferenceBook, replay_bytes
+from ppk.stateful_tests.reference import (
+    LINE_BYTES_MAX,
+    NESTING_DEPTH_MAX,
+    MalformedError,
+    ReferenceBook,
+    parse_line,
+    replay_bytes,
+)
 
 T = TypeVar("T")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -751,6 +759,24 @@ INPUT_STREAMS: dict[str, bytes] = {
 @pytest.mark.parametrize("name", sorted(INPUT_STREAMS))
 def test_input_lines(name: str) -> None:
     assert_lockstep(INPUT_STREAMS[name])
+
+
+@pytest.mark.parametrize("over", [0, 1, 200_000])
+def test_a_line_decoded_alone_holds_the_length_limit(over: int) -> None:
+    """`decode_line`, which the machines and a backend call on a line they hold whole, without the
+    reader that measures it first, refuses a line over 1 MiB as the reference does, naming its size
+    (its own check was run by no machine: the coverage pass of session 21)."""
+    data = padded(LINE_BYTES_MAX + over)
+    try:
+        parse_line(data)
+        refused = False
+    except MalformedError:
+        refused = True
+    decoded = jsonl.decode_line(data)
+    assert refused == bool(over)
+    assert isinstance(decoded, jsonl.Malformed) == refused
+    if isinstance(decoded, jsonl.Malformed):
+        assert f"the line is {len(data)} bytes long" in decoded.rejected.message
 
 
 # Single lines at the boundary, after a prefix that used some ids: the echo of id and account too.
