@@ -67,7 +67,8 @@ UNVOUCHED: Final = (
     "no such account",
     "an account id ppk never writes",
     "proof of no such account",
-    "digest never recorded",
+    "digest never recorded, sorting before EMPTY_DIGEST",
+    "digest never recorded, sorting after EMPTY_DIGEST",
     *NOT_DIGESTS,
 )
 """What the audit is asked and cannot vouch for (or, in capitals, can)."""
@@ -274,8 +275,11 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
         elif case == "proof of no such account":
             report = audit(engine, record=False, proof=stranger)
             finds("projection", "an account with a ledger, for --proof", "none", stranger)
-        elif case == "digest never recorded":
-            expect = DIGEST_PREFIX + hashlib.sha256(b"books this database never held").hexdigest()
+        elif case.startswith("digest never recorded"):
+            # On either side of EMPTY_DIGEST, which needs no checkpoint (the seed-41 sample's survivor
+            # audit.py:437 asked for one only of digests sorting before it).
+            never = hashlib.sha256(b"books this database never held").hexdigest()[1:]
+            expect = DIGEST_PREFIX + ("0" if "before" in case else "f") + never
             report = audit(engine, record=False, expect=expect)
             finds("expect", f"the checkpoint of {expect}", NO_CHECKPOINT)
         else:
