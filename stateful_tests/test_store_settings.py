@@ -55,6 +55,26 @@ def test_no_message_shows_a_urls_password(url: str) -> None:
     assert read.drivername in ("postgresql+psycopg", "sqlite"), f"{url!r}: {read.drivername}"
 
 
+@given(
+    scheme=st.sampled_from(["postgresql", "postgres", "mysql"]),
+    user=st.sampled_from(["ppk", "u_1", ""]),
+    # Not `/`, `?` or `#`, which can end the part SQLAlchemy reads as the host: it may then read the
+    # URL (test_no_message_shows_a_urls_password draws those).
+    password=st.none() | PASSWORDS.filter(lambda password: not set("/?#") & set(password)),
+    name=st.sampled_from(["ppk", "", "a/b"]),
+)
+def test_a_url_no_parser_reads_is_shown_as_written_but_for_its_password(
+    scheme: str, user: str, password: str | None, name: str
+) -> None:
+    """spec.md#storage: a URL SQLAlchemy cannot read (its port is no number) is refused naming it as
+    the user wrote it, with `***` for its password and only there: no password, nothing hidden."""
+    written = f"{scheme}://{user}{'' if password is None else ':' + password}@db:notaport/{name}"
+    shown = f"{scheme}://{user}{'' if password is None else ':***'}@db:notaport/{name}"
+    with pytest.raises(DatabaseError) as refused:
+        database_url(written)
+    assert str(refused.value).startswith(f"{shown!r} is not a database URL"), f"{written!r}: {refused.value}"
+
+
 SECONDS_MAX = 86_400
 """spec.md#storage: `$PPK_BUSY_TIMEOUT` seconds, from 0 to 86,400 (a day)."""
 
