@@ -118,6 +118,21 @@ def assert_lockstep(data: bytes) -> None:
     assert kernel_views == reference_views, f"input:\n{data[:2000]!r}"
     # The same keys in the same order, as `ppk replay --show` prints them.
     assert [json.dumps(view) for view in kernel_views] == [json.dumps(view) for view in reference_views]
+    assert_written_back(data)
+
+
+def assert_written_back(data: bytes) -> None:
+    """Each line that is a command, written back as a line (`command_object`, `encode_line`, as a
+    backend that holds commands writes them), reads as the same command: its invalid amounts' text
+    and its absent fields too (adapters/jsonl.py 524 and 528, which no machine's command had)."""
+    for raw in data.removeprefix(b"\xef\xbb\xbf").split(b"\n"):
+        decoded = jsonl.decode_line(raw)
+        if isinstance(decoded, jsonl.Malformed):
+            continue
+        written = jsonl.command_object(decoded)
+        again = jsonl.decode_line(jsonl.encode_line(written)[:-1])
+        assert type(again) is type(decoded), f"{raw[:200]!r} written back as {again}"
+        assert jsonl.command_object(again) == written, f"{raw[:200]!r} written back as {again}"
 
 
 def line(**fields: Any) -> bytes:
