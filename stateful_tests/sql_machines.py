@@ -61,11 +61,14 @@ NOT_DIGESTS: Final = {
     "a digest with spaces between its bytes": DIGEST_PREFIX + "00" * 15 + "  " + "00" * 16,
 }
 """Texts that are not digests (docs/audit.md §2: `ppk1-` and 64 lower-case hexadecimal digits)."""
+STRAY_ACCOUNTS: Final = {"an account id ppk never writes": " ", "a loss row of an account with no books": "-"}
+"""Cases of an account only a stray loss row names, and the first character of its id: a space, which
+no id ppk writes holds, or `-`, which sorts before every letter and digit."""
 UNVOUCHED: Final = (
     "account and digest",
     "digest in capitals",
     "no such account",
-    "an account id ppk never writes",
+    *STRAY_ACCOUNTS,
     "proof of no such account",
     "digest never recorded, sorting before EMPTY_DIGEST",
     "digest never recorded, sorting after EMPTY_DIGEST",
@@ -226,8 +229,9 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
     def the_audit_says_what_it_cannot_vouch_for(self, case: str) -> None:
         """docs/audit.md §3, §4: asked of a digest that is not one, of one this database never recorded,
         of an account it does not hold, or of `--account` with a digest, or reading an account id ppk
-        never writes (an insider's row), the audit says so, naming what it asked or read, and finds
-        nothing else; a digest written in capitals between spaces is the digest.
+        never writes or an account with a loss row and nothing else (an insider's rows), the audit says
+        so, naming what it asked or read, and finds nothing else; a digest written in capitals between
+        spaces is the digest.
         (The audit's paths no machine reached, found by the model-checking suite's coverage.)"""
         assert isinstance(self.store, SqlStore)
         engine, ids = self.store.engine, sorted(self.store.account_ids())
@@ -256,22 +260,8 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
         elif case == "no such account":
             report = audit(engine, record=False, accounts=[*ids, stranger])
             finds("projection", "an account of this database", "none", stranger)
-        elif case == "an account id ppk never writes":
-            # Written by an insider: a loss row is a row any account id can have within its CHECKs. Its
-            # id sorts before every other: the audit must go on to them, and leave it out of the digest.
-            stranger = " " + (ids[0] if ids else "")[: ACCOUNT_CHARS_MAX - 1]
-            digest = audit(engine, record=False).digest
-            with engine.begin() as connection:
-                connection.execute(insert(schema.losses), sql_tampering.stray_loss(stranger))
-            try:
-                report = audit(engine, record=False)
-            finally:
-                with engine.begin() as connection:
-                    connection.execute(schema.losses.delete().where(schema.losses.c.account == stranger))
-            check(report.digest == digest, f"{case}: the digest {digest} became {report.digest}")
-            problem = account_problem(stranger)
-            assert problem is not None
-            finds("projection", "an account id ppk writes", problem, stranger)
+        elif case in STRAY_ACCOUNTS:
+            report, findings = self.audit_with_a_stray_loss(case, ids)
         elif case == "proof of no such account":
             report = audit(engine, record=False, proof=stranger)
             finds("projection", "an account with a ledger, for --proof", "none", stranger)
@@ -291,9 +281,39 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             f"{case}: the audit found {list(report.findings)}, not {findings}",
         )
         check(
-            report.accounts == len(ids) + (case in ("no such account", "an account id ppk never writes")),
+            report.accounts == len(ids) + (case == "no such account" or case in STRAY_ACCOUNTS),
             f"{case}: the audit read {report.accounts} accounts",
         )
+
+    def audit_with_a_stray_loss(self, case: str, ids: list[str]) -> tuple[Report, list[Finding]]:
+        """The audit of the books with a loss row an insider wrote under an account that has nothing
+        else (its id STRAY_ACCOUNTS[case] and the first id's), and the findings it must make. The id
+        sorts before every other: the audit must go on to them, and leave it out of the digest."""
+        assert isinstance(self.store, SqlStore)
+        engine = self.store.engine
+        stranger = STRAY_ACCOUNTS[case] + (ids[0] if ids else "")[: ACCOUNT_CHARS_MAX - 1]
+        digest = audit(engine, record=False).digest
+        with engine.begin() as connection:
+            connection.execute(insert(schema.losses), sql_tampering.stray_loss(stranger))
+        try:
+            report = audit(engine, record=False)
+        finally:
+            with engine.begin() as connection:
+                connection.execute(schema.losses.delete().where(schema.losses.c.account == stranger))
+        check(report.digest == digest, f"{case}: the digest {digest} became {report.digest}")
+        problem = account_problem(stranger)
+        if problem is not None:
+            expected, found = "an account id ppk writes", problem
+            return report, [
+                Finding(account=stranger, position=None, check="projection", expected=expected, found=found)
+            ]
+        # A loss no entry opened, of an account with no row and no ledger; the row as the audit shows it.
+        named = f"loss {sql_tampering.STRAY_LOSS!r}: "
+        shown = [finding.found for finding in report.findings if finding.found.startswith(named + "(")]
+        found = shown[0] if shown else f"{named}(the row)"
+        return report, [
+            Finding(account=stranger, position=None, check="losses", expected=named + "None", found=found)
+        ]
 
     def execute_group(self, commands: list[Command]) -> list[Decision]:
         """spec.md#storage: a group reads its accounts, then the entries and payouts its commands name,
