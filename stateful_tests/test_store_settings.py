@@ -9,6 +9,7 @@ schemes ppk refuses, ports that are no number) and timeouts around their bounds.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given
@@ -73,6 +74,27 @@ def test_a_url_no_parser_reads_is_shown_as_written_but_for_its_password(
     with pytest.raises(DatabaseError) as refused:
         database_url(written)
     assert str(refused.value).startswith(f"{shown!r} is not a database URL"), f"{written!r}: {refused.value}"
+
+
+SQLITE_PATHS = st.text(alphabet="abcXYZ019._-/ :~é", min_size=1, max_size=20)
+"""File paths, relative and absolute, some sorting before `:memory:` and some after, some holding it."""
+
+
+@given(path=SQLITE_PATHS, as_url=st.booleans())
+@example(path=":memory:", as_url=True)
+@example(path="./:memory:", as_url=False)
+@example(path="ppk.db", as_url=True)
+def test_a_sqlite_file_is_the_path_written_and_only_memory_is_refused(path: str, as_url: bool) -> None:
+    """spec.md#storage: a path, or `sqlite:///PATH`, is that SQLite file; SQLite's in-memory name
+    is refused (it keeps nothing), as the path `:memory:` (which `./:memory:` is) or in a URL."""
+    written = f"sqlite:///{path}" if as_url else path
+    meant = path if as_url else str(Path(path))
+    if meant == ":memory:":
+        with pytest.raises(DatabaseError, match="an in-memory SQLite database keeps nothing"):
+            database_url(written)
+        return
+    read = database_url(written)
+    assert (read.drivername, read.database) == ("sqlite", meant), f"{written!r}: {read!r}"
 
 
 SECONDS_MAX = 86_400
