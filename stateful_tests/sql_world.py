@@ -171,30 +171,39 @@ def busy_timeout_accepted(text: str | None) -> bool:
     return not math.isnan(seconds) and 0.0 <= seconds <= BUSY_TIMEOUT_MAX_S
 
 
-class _NoWaiting:
-    """What sql.py calls `time` while `the_store_never_waits` runs: time's, but a sleep fails."""
+class _BoundedWaits:
+    """What sql.py calls `time` while `the_store_waits_at_most` runs: time's, but sleeping past a
+    bound in all fails."""
 
-    def __init__(self, why: str) -> None:
-        self.why = why
+    def __init__(self, bound_s: float, why: str) -> None:
+        self.bound_s, self.why, self.slept_s = bound_s, why, 0.0
 
     @staticmethod
     def monotonic() -> float:
         return time.monotonic()
 
     def sleep(self, seconds: float) -> None:
-        raise AssertionError(f"the store waited {seconds} s {self.why}")
+        self.slept_s += seconds
+        if self.slept_s > self.bound_s:
+            raise AssertionError(f"the store waited {self.slept_s:.3f} s, past {self.bound_s} s, {self.why}")
+        time.sleep(seconds)
 
 
 @contextlib.contextmanager
-def the_store_never_waits(why: str) -> Iterator[None]:
-    """Inside, a sleep of the SQL store (for a lock, or before a retry) fails at once, saying `why`
-    it must not wait: a wait the busy timeout bounds would otherwise pass, only slower. On this
-    thread only, as no other thread runs then."""
-    vars(sql_module)["time"] = _NoWaiting(why)  # the module's name for time, for the machine only
+def the_store_waits_at_most(bound_s: float, why: str) -> Iterator[None]:
+    """Inside, the SQL store's sleeps (for a lock, or before a retry) fail once they add up to more
+    than `bound_s`, saying `why` it must not wait longer: a wait past its bound would otherwise pass,
+    only slower, or never end. On this thread only, as no other thread runs then."""
+    vars(sql_module)["time"] = _BoundedWaits(bound_s, why)  # the module's name for time, for the machine
     try:
         yield
     finally:
         vars(sql_module)["time"] = time
+
+
+def the_store_never_waits(why: str) -> contextlib.AbstractContextManager[None]:
+    """Inside, the SQL store's first sleep fails: no other connection holds a lock."""
+    return the_store_waits_at_most(0.0, why)
 
 
 @contextlib.contextmanager
@@ -687,7 +696,14 @@ class StoreWorldMachine(RuleBasedStateMachine):
         try:
             if released:
                 release.start()
-            with environment(BUSY_TIMEOUT_ENV, "5" if released else BUSY_TIMEOUT):
+            timeout = "5" if released else BUSY_TIMEOUT
+            # The busy timeout, and one more sleep of the loop that waits for a new file's lock.
+            with (
+                environment(BUSY_TIMEOUT_ENV, timeout),
+                the_store_waits_at_most(
+                    float(timeout) + 0.01, f"for a lock held under a busy timeout of {timeout} s"
+                ),
+            ):
                 try:
                     open_store(path).close()
                     refusal = ""
