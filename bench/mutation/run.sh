@@ -110,10 +110,15 @@ for name in previous:
         if tuple(key) in killed:
             b.execute("insert into work_results(worker_outcome, output, test_outcome, diff, job_id) values ('NORMAL', ?, 'KILLED', NULL, ?)", (f"killed in {name}", job_id))
 if os.environ["SKIP_EQUIVALENT"] and previous:  # what equivalent.txt lists is not run again: it counts for neither suite
-    pattern = r"(\S+):(\d+):(\d+) ([A-Za-z_]+)(?:#(\d+))? .*"
-    listed = [m.groups() for line in open(os.environ["SKIP_EQUIVALENT"], encoding="utf-8") if (m := re.fullmatch(pattern, line.rstrip("\n")))]
+    sys.path.insert(0, os.path.dirname(os.environ["SKIP_EQUIVALENT"]))
+    import equivalent  # equivalent.py: the entries, placed in this clone's source (the run's commit)
+    listed = equivalent.Listed(lambda module: open(module, encoding="utf-8").read().splitlines() if os.path.isfile(module) else None)
+    written = {}  # the line each mutant writes, from the earlier sessions' diffs
+    for name in previous:
+        for key in sqlite3.connect(name).execute(f"select {spec}, r.diff from mutation_specs join work_results r using(job_id)"):
+            written[key[:3]] = equivalent.mutated_line(key[3])
     for job_id, path, row, col, operator, occurrence in b.execute("select job_id, module_path, start_pos_row, start_pos_col, operator_name, occurrence from mutation_specs where job_id not in (select job_id from work_results)").fetchall():
-        if any((path, str(row), str(col)) == (p, r, c) and operator.endswith("/" + o) and n in (None, str(occurrence)) for p, r, c, o, n in listed):
+        if listed.listing(equivalent.Mutant(path, row, col, operator, occurrence, written.get((path, operator, occurrence)))):
             b.execute("insert into work_results(worker_outcome, output, test_outcome, diff, job_id) values ('SKIPPED', 'listed in equivalent.txt', NULL, NULL, ?)", (job_id,))
 b.commit()
 PY
@@ -133,6 +138,15 @@ session() {  # session NAME TEST_COMMAND MODULE_REGEX [PREVIOUS_DB...]: run only
             && "$cr/cr-filter-operators" "$out/$name.sqlite" "$out/$name.toml" \
             && "$cr/python" "$work/filter_annotations.py" "$out/$name.sqlite")
         carry "$out/$name.sqlite" "$module" "$@"
+        # score.py places equivalent.txt's anchored entries in the source of this commit.
+        local at
+        at="$(git -C "$work/w1" rev-parse HEAD)"
+        if [ ! -f "$out/commit" ]; then
+            echo "$at" > "$out/commit"
+        elif [ "$(cat "$out/commit")" != "$at" ]; then
+            echo "session $name runs at $at, the earlier sessions of $out at $(cat "$out/commit"):" \
+                "score.py places equivalent.txt in the earlier commit's source" >&2
+        fi
     fi
     # The baseline: the test command on the unmutated clone must pass, or every mutant would count as
     # killed by a failure that has nothing to do with it (session b of the seed-17 sample was).
