@@ -471,7 +471,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
         timeout = data.draw(TIMEOUT_TEXTS, label=f"${BUSY_TIMEOUT_ENV}")
         reading = data.draw(st.booleans(), label="only to read")
         named = f"sqlite:///{path}" if as_url else path
-        # No other connection holds a lock here (the seed-41 sample's sql.py:202 `and` waited out
+        # No other connection holds a lock here (the seed-41 sample's sql.py:199 `and` waited out
         # the busy timeout on any error, a file that is no database's too).
         with environment(BUSY_TIMEOUT_ENV, timeout), the_store_never_waits(f"opening {named}, no lock held"):
             try:
