@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Final
 
 import pytest
 from hypothesis import example, given
@@ -30,7 +31,10 @@ PASSWORDS = st.builds(
 URLS = st.builds(
     "{}://{}:{}{}/{}".format,
     st.sampled_from(
-        ["postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2", "mysql", "sqlite"]
+        [
+            *("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2", "postgresql+asyncpg"),
+            *("mysql", "sqlite", "sqlite+pysqlite", "oracle"),
+        ]
     ),
     st.sampled_from(["ppk", "u_1", ""]),
     PASSWORDS,
@@ -38,6 +42,8 @@ URLS = st.builds(
     st.sampled_from(["ppk", "", "a/b"]),
 )
 """`scheme://user:password@host:port/name`, the password always there."""
+READ_SCHEMES: Final = {"postgresql", "postgres", "postgresql+psycopg", "sqlite", "sqlite+pysqlite"}
+"""spec.md#storage: PostgreSQL (driven by psycopg 3) or SQLite; any other scheme is refused."""
 
 
 @given(url=URLS)
@@ -52,8 +58,10 @@ def test_no_message_shows_a_urls_password(url: str) -> None:
         assert MARK not in str(error), f"{url!r}: {error}"
         return
     assert MARK not in shown_url(read), f"{url!r}: {shown_url(read)}"
-    # What is read is driven as the spec says: PostgreSQL by psycopg 3, or a SQLite file.
+    # What is read is driven as the spec says: PostgreSQL by psycopg 3, or a SQLite file; and only
+    # those schemes are read, on either side of them in order (mysql, oracle, asyncpg, psycopg2).
     assert read.drivername in ("postgresql+psycopg", "sqlite"), f"{url!r}: {read.drivername}"
+    assert url.partition("://")[0] in READ_SCHEMES, f"{url!r} read as {read.drivername}"
 
 
 @given(
