@@ -61,8 +61,12 @@ class Entry:
             return None
         return sum(line.strip() == self.original for line in lines[: self.row - 1])
 
+    def rows_reading(self, lines: list[str]) -> list[int]:
+        """The rows of `lines` that read ORIGINAL, in order."""
+        return [n for n, line in enumerate(lines, 1) if line.strip() == self.original]
+
     def row_in(self, lines: list[str], ordinal: int) -> int | None:
-        rows = [n for n, line in enumerate(lines, 1) if line.strip() == self.original]
+        rows = self.rows_reading(lines)
         return rows[ordinal] if ordinal < len(rows) else None
 
 
@@ -110,11 +114,15 @@ class Listed:
     def __init__(self, source: Source, listed: list[Entry] | None = None) -> None:
         self.entries = entries() if listed is None else listed
         self.rows: dict[Entry, int | None] = {}
+        # Each module read once, here and in the run (score.py's `source` runs `git show`).
+        modules = {entry.module for entry in self.entries if entry.original is not None}
+        here_lines = {module: here(module) for module in modules}
+        run_lines = {module: source(module) for module in modules}
         for entry in self.entries:
             if entry.original is None:
                 self.rows[entry] = entry.row
                 continue
-            ours, theirs = here(entry.module), source(entry.module)
+            ours, theirs = here_lines[entry.module], run_lines[entry.module]
             ordinal = None if ours is None else entry.ordinal(ours)
             self.rows[entry] = None if ordinal is None or theirs is None else entry.row_in(theirs, ordinal)
 
@@ -156,7 +164,7 @@ def problems(fix: bool = False) -> list[str]:
             continue
         if entry.ordinal(source) is not None:
             continue
-        rows = [row for row, text_ in enumerate(source, 1) if text_.strip() == entry.original]
+        rows = entry.rows_reading(source)
         if fix and len(rows) == 1:
             lines[n] = line.replace(f"{entry.module}:{entry.row}:", f"{entry.module}:{rows[0]}:", 1)
             continue
