@@ -125,6 +125,12 @@ def database_url(named: str | None) -> URL:
     if url.drivername in ("sqlite", "sqlite+pysqlite"):
         if not url.database or url.database == _IN_MEMORY:
             raise DatabaseError(_KEEPS_NOTHING)
+        # Not url.query, which drops a `?name` with no value: the file would be another than written.
+        if "?" in given:  # uri=true&mode=memory, nolock=1, timeout=0: each would undo what ppk sets
+            raise DatabaseError(
+                f"{_shown_text(given)}: a SQLite URL takes no options after '?' (ppk sets WAL, "
+                "synchronous=FULL and the busy timeout itself); write sqlite:///PATH"
+            )
         return url.set(drivername="sqlite")
     raise DatabaseError(
         f"{shown_url(url)}: ppk stores in SQLite (a file path or sqlite:///PATH) or PostgreSQL "

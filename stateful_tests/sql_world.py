@@ -140,6 +140,16 @@ FOREIGN_TABLES: Final = st.lists(
 IN_MEMORY: Final = ":memory:"
 KEEPS_NOTHING: Final = "an in-memory SQLite database keeps nothing: name a file, like sqlite:///ppk.db"
 
+TAKES_NO_OPTIONS: Final = (
+    "a SQLite URL takes no options after '?' (ppk sets WAL, synchronous=FULL and the busy timeout "
+    "itself); write sqlite:///PATH"
+)
+URL_OPTIONS: Final = (
+    *("?uri=true&mode=memory", "?nolock=1&uri=true", "?immutable=1&uri=true", "?mode=ro&uri=true"),
+    *("?timeout=0", "?cache=shared", "?", "?uri", "?#x"),
+)
+"""What may follow a sqlite:/// URL's path: SQLite's and pysqlite's options, and a `?` they drop."""
+
 NOT_DATABASES: Final = (b"hello", b"PK\x03\x04" + bytes(1_000), b"SQLite format 2\x00" + bytes(100))
 """Files that are no database: a text, a zip's first bytes, a header one version off."""
 
@@ -612,18 +622,36 @@ class StoreWorldMachine(RuleBasedStateMachine):
     def an_in_memory_database(self, name: str, how: str) -> None:
         """SQLite's in-memory database, by any of its names, keeps nothing: refused in one line however
         it is opened, and no file is made under its name."""
-        try:
-            if how == "to upgrade":
-                upgrade_database(name)
-            else:
-                open_store(name, create=how == "to write").close()
-        except DatabaseError as error:
-            refusal = str(error)
-        else:
-            refusal = "opened"
+        refusal = refusal_opening(name, how)
         check(refusal == KEEPS_NOTHING, f"{name}, {how}: {refusal!r}")
         check(not Path(IN_MEMORY).exists(), f"{name}, {how}: a file {IN_MEMORY!r} was made")
         EXPLORED.outcomes["world: an in-memory database refused"] += 1
+
+    @precondition(lambda self: self.postgres_url is None)
+    @rule(
+        data=st.data(),
+        options=st.sampled_from(URL_OPTIONS),
+        how=st.sampled_from(["to write", "to read", "to upgrade"]),
+    )
+    def a_sqlite_url_with_options(self, data: st.DataObject, options: str, how: str) -> None:
+        """A sqlite:/// URL with anything after `?` is refused in one line naming it, before anything
+        is opened: SQLite's URL options could keep the database in memory, drop its locks or its busy
+        timeout, or name a file other than the one written. Nothing in the world changes."""
+        named = f"sqlite:///{self.any_database(data)}{options}"
+        before = self.files()
+        with the_store_never_waits(f"opening {named}, no lock held"):
+            refusal = refusal_opening(named, how)
+        check(refusal == f"{named!r}: {TAKES_NO_OPTIONS}", f"{named}, {how}: {refusal!r}")
+        check(self.files() == before, f"{named}, {how}: files changed: {before} -> {self.files()}")
+        EXPLORED.outcomes["world: a SQLite URL with options refused"] += 1
+
+    def files(self) -> dict[str, tuple[int, int]]:
+        """Every file under the run's folder, with its size and last change."""
+        return {
+            str(path): (path.stat().st_size, path.stat().st_mtime_ns)
+            for path in self.folder.rglob("*")
+            if path.is_file()
+        }
 
     # --- Passwords --------------------------------------------------------------------------------
 
@@ -845,6 +873,19 @@ class StoreWorldMachine(RuleBasedStateMachine):
 
 Decided = list[tuple[Command, Decision]]
 """A writer's commands, each with the answer it got, in the order it sent them."""
+
+
+def refusal_opening(named: str, how: str) -> str:
+    """Open `named` `how` ("to write", "to read", "to upgrade") and close it: the refusal's text, or
+    "opened"."""
+    try:
+        if how == "to upgrade":
+            upgrade_database(named)
+        else:
+            open_store(named, create=how == "to write").close()
+    except DatabaseError as error:
+        return str(error)
+    return "opened"
 
 
 def serially(model: MemoryStore, writers: Sequence[Decided], held: Books) -> MemoryStore | None:

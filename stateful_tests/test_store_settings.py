@@ -84,22 +84,32 @@ def test_a_url_no_parser_reads_is_shown_as_written_but_for_its_password(
     assert str(refused.value).startswith(f"{shown!r} is not a database URL"), f"{written!r}: {refused.value}"
 
 
-SQLITE_PATHS = st.text(alphabet="abcXYZ019._-/ :~é", min_size=1, max_size=20)
-"""File paths, relative and absolute, some sorting before `:memory:` and some after, some holding it."""
+SQLITE_PATHS = st.text(alphabet="abcXYZ019._-/ :~é?=&#", min_size=1, max_size=20)
+"""File paths, relative and absolute, some sorting before `:memory:` and some after, some holding it,
+some holding what a URL reads as options (`?mode=ro`)."""
 
 
 @given(path=SQLITE_PATHS, as_url=st.booleans())
 @example(path=":memory:", as_url=True)
 @example(path="./:memory:", as_url=False)
 @example(path="ppk.db", as_url=True)
+@example(path="ppk.db?mode=ro", as_url=True)
+@example(path="ppk.db?mode=ro", as_url=False)
+@example(path=":memory:?cache=shared", as_url=True)
 def test_a_sqlite_file_is_the_path_written_and_only_memory_is_refused(path: str, as_url: bool) -> None:
     """spec.md#storage: a path, or `sqlite:///PATH`, is that SQLite file; SQLite's in-memory name
-    is refused (it keeps nothing), as the path `:memory:` (which `./:memory:` is) or in a URL."""
+    is refused (it keeps nothing), as the path `:memory:` (which `./:memory:` is) or in a URL; and a
+    URL with anything after `?` (SQLite's options, or what SQLAlchemy would drop) is refused."""
     written = f"sqlite:///{path}" if as_url else path
-    meant = path if as_url else str(Path(path))
-    if meant == ":memory:":
+    meant = path.partition("?")[0] if as_url else str(Path(path))
+    if meant in (":memory:", "") if as_url else meant == ":memory:":
         with pytest.raises(DatabaseError, match="an in-memory SQLite database keeps nothing"):
             database_url(written)
+        return
+    if as_url and "?" in path:
+        with pytest.raises(DatabaseError) as refused:
+            database_url(written)
+        assert str(refused.value).startswith(f"{written!r}: a SQLite URL takes no options after '?'")
         return
     read = database_url(written)
     assert (read.drivername, read.database) == ("sqlite", meant), f"{written!r}: {read!r}"

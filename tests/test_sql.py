@@ -590,6 +590,11 @@ def test_database_url__reads_a_database_as_users_write_it(named: str, expected: 
         pytest.param("sqlite:///:memory:", "in-memory SQLite database keeps nothing", id="sqlite :memory:"),
         pytest.param(":memory:", "in-memory SQLite database keeps nothing", id=":memory: as a path"),
         pytest.param("./:memory:", "in-memory SQLite database keeps nothing", id="./:memory: as a path"),
+        pytest.param(
+            "sqlite:///file:ppk.db?mode=memory&uri=true", "takes no options after '?'", id="an in-memory URI"
+        ),
+        pytest.param("sqlite:///ppk.db?nolock=1&uri=true", "takes no options after '?'", id="no locks"),
+        pytest.param("sqlite:///ppk.db?x", "takes no options after '?'", id="an option SQLAlchemy drops"),
         pytest.param("mysql://u:SECRET@h/d", "not mysql", id="mysql"),
         pytest.param("postgresql+asyncpg://u:SECRET@h/d", "not postgresql+asyncpg", id="another driver"),
         pytest.param(
