@@ -107,3 +107,29 @@ def test_a_stale_row_is_found_and_fix_moves_it_to_the_one_line_that_reads_so(
     assert equivalent.problems(fix=True) == []
     assert f"adapters/bank.py:{row}:24 " in listing.read_text(encoding="utf-8")
     assert equivalent.problems() == []
+
+
+def test_fix_moves_a_stale_row_to_the_same_one_of_several_alike_lines_as_at_head(
+    equivalent: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line = "if len(rows) < PAGE_ROWS:"
+    committed = ["a", line, "b", line, "c"]  # HEAD: the entry's row 4 is the second of the two
+    moved = ["x", "a", line, "y", "b", line, "c"]  # here: they moved to rows 3 and 6
+    monkeypatch.setattr(equivalent, "committed_lines", lambda module: committed)
+    monkeypatch.setattr(equivalent, "here", lambda module: moved)
+    listing = tmp_path / "equivalent.txt"
+    operator = "ReplaceComparisonOperator_Lt_NotEq"
+    mutated = line.replace("<", "!=")
+    listing.write_text(f"adapters/sql.py:4:25 {operator}  `{line}` → `{mutated}`  why\n", encoding="utf-8")
+    monkeypatch.setattr(equivalent, "LIST", listing)
+    assert equivalent.problems() == [
+        f"equivalent.txt:1: adapters/sql.py:4 does not read `{line}` (row 6 does: --fix moves it there)"
+    ]
+    assert equivalent.problems(fix=True) == []
+    assert listing.read_text(encoding="utf-8").startswith("adapters/sql.py:6:25 ")
+    # With HEAD's row on neither line, which of the two it is cannot be told: set by hand.
+    monkeypatch.setattr(equivalent, "committed_lines", lambda module: ["a", "b"])
+    listing.write_text(listing.read_text(encoding="utf-8").replace(":6:25 ", ":4:25 "), encoding="utf-8")
+    assert equivalent.problems(fix=True) == [
+        f"equivalent.txt:1: adapters/sql.py:4 does not read `{line}` (rows [3, 6] do: set ROW by hand)"
+    ]

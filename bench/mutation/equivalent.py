@@ -17,12 +17,14 @@ they were written: the kernel's, of the kernel runs they were written for (the l
 cb24ab1; some of those lines have changed since).
 
 Without arguments, checks that each anchored entry's ROW reads ORIGINAL here (tests/ runs this);
-with --fix, moves a ROW that does not to the one line that reads ORIGINAL, if there is one.
+with --fix, moves a ROW that does not to the line that reads ORIGINAL: the one line, or, of several,
+the one that is the same among them as ROW is in the commit checked out (HEAD).
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,6 +89,14 @@ def _entry(match: re.Match[str]) -> Entry:
 def entries(path: Path = LIST) -> list[Entry]:
     lines = path.read_text(encoding="utf-8").splitlines()
     return [_entry(match) for line in lines if (match := ENTRY.fullmatch(line))]
+
+
+def committed_lines(module: str) -> list[str] | None:
+    """A module's lines as committed at HEAD (None if it has none there)."""
+    shown = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"HEAD:{module}"], capture_output=True, text=True, check=False
+    )
+    return shown.stdout.splitlines() if shown.returncode == 0 else None
 
 
 def here(module: str) -> list[str] | None:
@@ -165,11 +175,15 @@ def problems(fix: bool = False) -> list[str]:
         if entry.ordinal(source) is not None:
             continue
         rows = entry.rows_reading(source)
-        if fix and len(rows) == 1:
-            lines[n] = line.replace(f"{entry.module}:{entry.row}:", f"{entry.module}:{rows[0]}:", 1)
+        # Of several lines reading ORIGINAL, the one that is the same among them as ROW is at HEAD.
+        committed = committed_lines(entry.module)
+        ordinal = None if committed is None else entry.ordinal(committed)
+        moved = rows[0] if len(rows) == 1 else None if ordinal is None else entry.row_in(source, ordinal)
+        if fix and moved is not None:
+            lines[n] = line.replace(f"{entry.module}:{entry.row}:", f"{entry.module}:{moved}:", 1)
             continue
-        if len(rows) == 1:
-            where = f"row {rows[0]} does: --fix moves it there"
+        if moved is not None:
+            where = f"row {moved} does: --fix moves it there"
         else:
             where = f"rows {rows} do: set ROW by hand" if rows else "no line does: the code changed"
         found.append(
