@@ -294,13 +294,13 @@ _SCHEMA_LOCK_KEY: Final = 0x70706B  # "ppk"
 """The PostgreSQL advisory lock that serialises schema checks and upgrades across processes."""
 
 
-def _stored_revision(connection: Connection) -> str | None:
-    """The schema version Alembic recorded in the database, read without Alembic; None when there is
-    none (no `alembic_version` table, or not exactly one row in it)."""
+def _stored_versions(connection: Connection) -> list[str]:
+    """The schema versions Alembic recorded in the database, read without Alembic (whose reader
+    raises its own error when there are several): none without an `alembic_version` table; one in
+    a database ppk made."""
     if not inspect(connection).has_table("alembic_version"):
-        return None
-    rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    return rows[0] if len(rows) == 1 else None
+        return []
+    return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
 def _schema_version(
@@ -313,15 +313,21 @@ def _schema_version(
         if is_postgresql(engine):
             # Two processes opening one new database: the second waits, then finds the schema there.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        if _stored_revision(connection) == SCHEMA_HEAD:
+        versions = _stored_versions(connection)
+        if versions == [SCHEMA_HEAD]:
             return SCHEMA_HEAD, SCHEMA_HEAD
         from alembic import command  # noqa: PLC0415 (the rare path: create, upgrade or refuse)
-        from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
 
         config, scripts = _alembic(connection)
-        revision = MigrationContext.configure(connection).get_current_revision()
         head = scripts.get_current_head()
         assert head is not None
+        if len(versions) > 1:  # a ppk database records one; which of these holds is not known
+            shown = ", ".join(repr(version)[:40] for version in sorted(versions, key=str)[:5])
+            raise DatabaseError(
+                f"{shown_url(url)} has {len(versions)} schema versions ({shown}), and a ppk database "
+                "has one: it is not a database this ppk can open"
+            )
+        revision = versions[0] if versions else None
         if revision is None and not create:
             raise DatabaseError(f"{shown_url(url)} holds no ppk database: it has no ppk schema version")
         if revision is None:

@@ -294,6 +294,8 @@ class StoreWorldMachine(RuleBasedStateMachine):
         """Databases in a folder that does not exist, with the folder."""
         self.newer: dict[str, MemoryStore] = {}
         """ppk's databases at schema NEWER, with their books (which no store of this ppk may touch)."""
+        self.versions: dict[str, list[str]] = {}
+        """ppk's databases with a second schema version row, with their versions."""
         self.garbage: dict[str, bytes] = {}
         """Files that are no database at all, with their bytes."""
         self.absent: set[str] = set()
@@ -434,6 +436,33 @@ class StoreWorldMachine(RuleBasedStateMachine):
         self.newer[path] = model
         self.open_and_judge(data, path)
 
+    @precondition(lambda self: self.postgres_url is None and len(self.versions) < self.KIND_MAX)
+    @rule(
+        data=st.data(), commands=st.lists(COMMANDS, max_size=3), other=st.sampled_from([OLDER, NEWER, None])
+    )
+    def a_database_whose_versions_were_changed(
+        self, data: st.DataObject, commands: list[Command], other: str | None
+    ) -> None:
+        """A ppk database whose schema version row was deleted (`other` None), or which got a second
+        one (an older ppk's, or a newer's): which schema its tables are at is not known, so it is
+        refused to read, to write and to upgrade, and nothing is changed. (Alembic's own reader of
+        the version raised on two, a traceback in front of the user.)"""
+        path, _model = self.ppk_database_with(commands)
+        connection = sqlite3.connect(path)
+        try:
+            if other is None:
+                connection.execute("DELETE FROM alembic_version")
+            else:
+                connection.execute("INSERT INTO alembic_version VALUES (?)", (other,))
+            connection.commit()
+        finally:
+            connection.close()
+        if other is None:  # no version, and ppk's tables: not known as ppk's
+            self.foreign[path] = self.tables(path)
+        else:
+            self.versions[path] = self.schema_versions(path)
+        self.open_and_judge(data, path)
+
     @precondition(lambda self: self.postgres_url is None and len(self.garbage) < self.KIND_MAX)
     @rule(data=st.data(), content=st.sampled_from(NOT_DATABASES))
     def a_file_that_is_no_database(self, data: st.DataObject, content: bytes) -> None:
@@ -450,6 +479,13 @@ class StoreWorldMachine(RuleBasedStateMachine):
         self.absent.add(path)
         self.open_and_judge(data, path)
 
+    def schema_versions(self, path: str) -> list[str]:
+        connection = sqlite3.connect(path)
+        try:
+            return sorted(row[0] for row in connection.execute("SELECT version_num FROM alembic_version"))
+        finally:
+            connection.close()
+
     def schema_version(self, path: str) -> str | None:
         connection = sqlite3.connect(path)
         try:
@@ -462,7 +498,16 @@ class StoreWorldMachine(RuleBasedStateMachine):
 
     def any_database(self, data: st.DataObject) -> str:
         every = sorted(
-            [*self.books, *self.older, *self.foreign, *self.missing, *self.newer, *self.absent, *self.garbage]
+            itertools.chain(
+                self.books,
+                self.older,
+                self.foreign,
+                self.missing,
+                self.newer,
+                self.absent,
+                self.garbage,
+                self.versions,
+            )
         )
         return data.draw(st.sampled_from(every), label="database")
 
@@ -521,6 +566,8 @@ class StoreWorldMachine(RuleBasedStateMachine):
                 f"{named}: a file that is no database was changed",
             )
             EXPLORED.outcomes["world: a file that is no database refused"] += 1
+        elif path in self.versions:
+            self.judge_two_versions(path, named, refusal)
         elif path in self.newer:
             check(
                 f"schema version {NEWER}, which this ppk (schema {sql_module.schema_head()}) does not know"
@@ -565,6 +612,17 @@ class StoreWorldMachine(RuleBasedStateMachine):
                 self.books[path] = MemoryStore()
                 self.changed.add(path)
                 EXPLORED.outcomes["world: a new database made"] += 1
+
+    def judge_two_versions(self, path: str, named: str, refusal: str) -> None:
+        versions = self.versions[path]
+        shown = ", ".join(map(repr, versions))
+        check(
+            refusal == f"{path!r} has {len(versions)} schema versions ({shown}), and a ppk database has "
+            "one: it is not a database this ppk can open",
+            f"{named}: a database of two schema versions: {refusal or 'opened'}",
+        )
+        check(self.schema_versions(path) == versions, f"{named}: the schema versions were changed")
+        EXPLORED.outcomes["world: a database of two schema versions refused"] += 1
 
     def tables(self, path: str) -> list[str]:
         connection = sqlite3.connect(path)

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -134,6 +135,18 @@ def version_of(url: str) -> list[str]:
             return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
     finally:
         engine.dispose()
+
+
+def ppk_database_then(url: str, statement: str) -> str:
+    """A new ppk database at `url`, then `statement` run on it: `url`."""
+    open_store(url).close()
+    engine = make_engine(database_url(url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(statement))
+    finally:
+        engine.dispose()
+    return url
 
 
 def table_names(url: str) -> list[str]:
@@ -498,12 +511,7 @@ def test_open_store__refuses_an_older_schema_naming_ppk_db_upgrade(
 
 def test_open_store__refuses_an_unknown_schema_version(url: str) -> None:
     """A version this ppk does not know (a newer ppk's) is refused by open and by upgrade alike."""
-    url = with_password(url)
-    open_store(url).close()
-    engine = make_engine(database_url(url))
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    engine.dispose()
+    url = ppk_database_then(with_password(url), "UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(DatabaseError) as refused:
         open_store(url)
     message = one_line(refused)
@@ -513,6 +521,19 @@ def test_open_store__refuses_an_unknown_schema_version(url: str) -> None:
         upgrade_database(url)
     assert "schema version 9999" in one_line(not_upgraded)
     assert version_of(url) == ["9999"]
+
+
+def test_open_store__refuses_a_database_of_two_schema_versions(url: str) -> None:
+    """Two version rows (an older ppk's beside this one's): which schema the tables are at is not
+    known, so opening, reading and upgrading refuse it in one line (Alembic's reader of the version
+    raised its own error: a traceback), and leave both rows."""
+    url = ppk_database_then(with_password(url), "INSERT INTO alembic_version VALUES ('0001')")
+    for open_or_upgrade in (open_store, partial(open_store, create=False), upgrade_database):
+        with pytest.raises(DatabaseError) as refused:
+            open_or_upgrade(url)
+        message = one_line(refused)
+        assert "has 2 schema versions ('0001', '0002'), and a ppk database has one" in message
+    assert sorted(version_of(url)) == ["0001", "0002"]
 
 
 def test_open_store__refuses_a_database_that_is_not_ppks(url: str) -> None:
