@@ -131,12 +131,15 @@ _ACCOUNT_ROW: Final = select(
     # As text: a day an insider wrote badly is a finding, not a crash in the driver's conversion.
     cast(schema.accounts.c.balance_date_latest, String).label("balance_date_latest"),
 ).where(schema.accounts.c.account == bindparam("account"))
-_LEDGER_PAGE: Final = (
+_LEDGER_FIRST_PAGE: Final = (
     select(schema.ledger)
-    .where((schema.ledger.c.account == bindparam("account")) & (schema.ledger.c.seq > bindparam("seq")))
+    .where(schema.ledger.c.account == bindparam("account"))
     .order_by(schema.ledger.c.seq)
     .limit(bindparam("rows"))
 )
+"""From the account's first row, whatever its `seq`: a row below 1, which the CHECK refuses unless an
+insider went past it, is a finding, not a row no read reaches (it was, paged from `seq > 0`)."""
+_LEDGER_PAGE: Final = _LEDGER_FIRST_PAGE.where(schema.ledger.c.seq > bindparam("seq"))
 _LOSSES: Final = select(schema.losses).where(schema.losses.c.account == bindparam("account"))
 _PAYOUTS: Final = select(schema.payouts).where(schema.payouts.c.account == bindparam("account"))
 _CHECKPOINT: Final = select(schema.checkpoints.c.account, schema.checkpoints.c.length).where(
@@ -339,13 +342,13 @@ class _Leaf:
 
 
 def _pages(connection: Connection, account_id: str) -> Iterator[Any]:
-    seq = 0
+    page, values = _LEDGER_FIRST_PAGE, {"account": account_id, "rows": PAGE_ROWS}
     while True:
-        rows = connection.execute(_LEDGER_PAGE, {"account": account_id, "seq": seq, "rows": PAGE_ROWS}).all()
+        rows = connection.execute(page, values).all()
         yield from rows
         if len(rows) < PAGE_ROWS:
             return
-        seq = rows[-1].seq
+        page, values = _LEDGER_PAGE, {**values, "seq": rows[-1].seq}
 
 
 def audit(
@@ -409,7 +412,15 @@ def audit(
     the_proof = None
     if proof is not None and digest is not None:
         the_proof = _proof(proof, digest, leaves, findings)
-    findings.sort(key=lambda found: (found.account or "", found.position or 0, CHECKS.index(found.check)))
+    # The whole ledger's findings first, then the entries' by position (a forged one may be 0 or less).
+    findings.sort(
+        key=lambda found: (
+            found.account or "",
+            found.position is not None,
+            found.position or 0,
+            CHECKS.index(found.check),
+        )
+    )
     recorded = record and digest is not None and not findings and _record(engine, digest, leaves)
     return Report(
         findings=tuple(findings),

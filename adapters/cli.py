@@ -740,7 +740,9 @@ def _report_text(report: AuditReport) -> str:
     lines = [f"ppk audit: {report.accounts} account{plural}, {report.entries} entries: {verdict}"]
     for found in report.findings:
         where = " ".join(
-            part for part in (found.account, f"#{found.position}" if found.position else None) if part
+            part
+            for part in (found.account, f"#{found.position}" if found.position is not None else None)
+            if part
         )
         lines.append(f"{where or '(database)'} {found.check}: expected {found.expected}; found {found.found}")
     if report.expected is not None and report.clean:

@@ -9,6 +9,7 @@ the ledger's insert) and after it (`faults.py`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import re
@@ -434,7 +435,12 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             honest = read_rows(connection, account_id)
         for forged in self.sql_forgeries(honest, account_id):
             try:
-                with past_the_triggers(engine) as connection:
+                with (
+                    past_the_triggers(engine) as connection,
+                    sql_tampering.past_the_seq_check(connection)
+                    if forged.unchecked
+                    else contextlib.nullcontext(),
+                ):
                     if forged.unindexed:
                         sql_tampering.ONE_ACTIVE_LOSS.drop(connection)
                     write_rows(connection, account_id, forged.rows)
@@ -449,6 +455,8 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
                     write_rows(connection, account_id, honest)
                     if forged.unindexed:
                         sql_tampering.ONE_ACTIVE_LOSS.create(connection)
+                    if forged.unchecked:
+                        sql_tampering.seq_checked_again(connection)
             self.check_sql_forgery(report, forged, honest, account_id)
             EXPLORED.forgeries += 1
             break

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, cast
 
 import attrs
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import CheckConstraint, Connection, Engine, insert, select, text
+from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from ppk.adapters import schema
 from ppk.adapters.canonical import canonical_bytes, decode_entry, encode_entry
@@ -28,11 +29,17 @@ from ppk.kernel.state import REFUSAL_CODES, Account, Applied, Entry, Payout, Ref
 from ppk.stateful_tests import tampering
 
 TABLES: Final = (schema.ledger, schema.accounts, schema.losses, schema.payouts)
+"""The tables of an account's books (checkpoints hold none: they say what a digest covered)."""
 ONE_ACTIVE_LOSS: Final = next(
     index for index in schema.losses.indexes if index.name == "ix_losses_one_active_per_account"
 )
 """spec.md#i3 held by the database: the partial unique index an insider would have to drop first."""
-"""The tables of an account's books (checkpoints hold none: they say what a digest covered)."""
+SEQ_FROM_1: Final = next(
+    constraint
+    for constraint in schema.ledger.constraints
+    if isinstance(constraint, CheckConstraint) and constraint.name == "ck_ledger_seq_from_1"
+)
+"""The ledger's `CHECK (seq >= 1)`, which an insider would have to go past to write a row below 1."""
 
 Where = tuple[int | None, str]
 """A finding's position (None: about the whole ledger) and check."""
@@ -57,6 +64,28 @@ def past_the_triggers(engine: Engine) -> Iterator[Connection]:
         yield connection
         for sql in triggers:
             connection.execute(text(sql))
+
+
+@contextlib.contextmanager
+def past_the_seq_check(connection: Connection) -> Iterator[None]:
+    """Inside, the ledger's rows may be written below seq 1: on PostgreSQL the CHECK is dropped (in the
+    transaction: `seq_checked_again` makes it again once the honest rows are back); on SQLite this
+    connection ignores CHECKs, until the block ends."""
+    if is_postgresql(connection.engine):
+        connection.execute(DropConstraint(SEQ_FROM_1))
+        yield
+        return
+    connection.execute(text("PRAGMA ignore_check_constraints = ON"))
+    try:
+        yield
+    finally:
+        connection.execute(text("PRAGMA ignore_check_constraints = OFF"))
+
+
+def seq_checked_again(connection: Connection) -> None:
+    """The CHECK `past_the_seq_check` dropped, made again (PostgreSQL; SQLite never lost it)."""
+    if is_postgresql(connection.engine):
+        connection.execute(AddConstraint(SEQ_FROM_1))
 
 
 @attrs.frozen(kw_only=True)
@@ -120,6 +149,9 @@ class SqlForgery:
     unindexed: bool = False
     """Written with the one-active-loss index dropped first (an insider with the rights to), and the
     index made again when the honest rows are back."""
+    unchecked: bool = False
+    """Written past the ledger's `CHECK (seq >= 1)` (`past_the_seq_check`), made again when the honest
+    rows are back."""
 
 
 def _evolve_rows(rows: Rows, **changes: Any) -> Rows:
@@ -266,6 +298,20 @@ def ledger_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
             {(middle + 1, "chain"), (middle + 1, "encoding"), (None, "chain"), (None, "sequence")}
         ),
         breaks=frozenset({"I8"}),
+    )
+    # A row below the first, past the CHECK that keeps seq from 1: the audit read from seq 1 up and
+    # never saw it (clean), while the store's lookup by command id found it (a retried id answered
+    # from a row no ledger holds). Every row after it is one position further than its seq, and the
+    # first links to the copy's hash, not to the account's genesis.
+    ghost = ledger[-1] | {"seq": 0, "command_id": tampering.FORGED_ID}
+    yield SqlForgery(
+        name="a row before the first, at seq 0, past the CHECK",
+        rows=_evolve_rows(honest, ledger=[ghost, *ledger]),
+        found=frozenset(
+            {(seq, "sequence") for seq in range(count + 1)}
+            | {(1, "chain"), (None, "sequence"), (None, "chain")}
+        ),
+        unchecked=True,
     )
     if count >= 3:
         at = max(2, middle - 1)  # never the opening entry: both moved entries are the account's own

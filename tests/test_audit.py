@@ -715,6 +715,32 @@ def test_tamper__a_payout_status_no_ppk_writes_past_a_dropped_check(books: SqlSt
     assert ("beta", None, "payouts") in found(audit(books.engine))
 
 
+def test_tamper__a_row_below_seq_1_past_a_dropped_check_is_read_and_named(
+    books: SqlStore, database: str
+) -> None:
+    """A copy of acme's first entry at seq 0, under an id of its own: the audit paged from `seq > 0`
+    and said clean, while the store's lookup by id found the row (a retried `ghost` answered from it).
+    Read from the first row, it is an entry before the opening one: every position after it is off."""
+    insider = Insider(database)
+    copy = (
+        "INSERT INTO ledger SELECT account, 0, 'ghost', entry, hash FROM ledger "
+        "WHERE account = 'acme' AND seq = 1"
+    )
+    if insider.postgresql:
+        insider.run("ALTER TABLE ledger DROP CONSTRAINT ck_ledger_seq_from_1")
+        insider.run(copy)
+    else:
+        with insider.engine.begin() as connection:
+            connection.exec_driver_sql("PRAGMA ignore_check_constraints = ON")
+            connection.exec_driver_sql(copy)
+    acme = {where for where in found(audit(books.engine)) if where[0] == "acme"}
+    assert {("acme", seq, "sequence") for seq in range(LENGTHS["acme"] + 1)} <= acme
+    assert {("acme", 0, "encoding"), ("acme", 1, "chain"), ("acme", None, "sequence")} <= acme
+    # Printed at its position, 0, not as a finding about the whole ledger.
+    shown = ppk("audit", "--db", database).stdout.decode().splitlines()
+    assert "acme #0 sequence: expected position 1; found position 0" in shown
+
+
 def test_tamper__an_account_id_ppk_never_writes(books: SqlStore, database: str) -> None:
     Insider(database).run(
         "INSERT INTO accounts SELECT 'zoë', entry_count, my_share_bp, company_share_bp, capital_minor, "
