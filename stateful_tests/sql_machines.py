@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Final
 
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import Engine, bindparam, delete, event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ppk.adapters import audit as audit_module
@@ -88,6 +88,40 @@ def read_in_pages_of(rows: int, keys: int | None = None) -> None:
     sql_module.PAGE_ROWS = rows  # type: ignore[misc]
     audit_module.PAGE_ROWS = rows  # type: ignore[attr-defined]
     sql_module.KEYS_PER_SELECT_MAX = rows if keys is None else keys  # type: ignore[misc]
+
+
+CHECKPOINT_OF: Final = select(schema.checkpoints).where(schema.checkpoints.c.digest == bindparam("digest"))
+DELETE_CHECKPOINT: Final = delete(schema.checkpoints).where(
+    schema.checkpoints.c.digest == bindparam("digest")
+)
+AUDITOR: Final = "ppk_auditor"
+"""The PostgreSQL role of an auditor who may read ppk's tables and write none."""
+
+
+def checkpoints(engine: Engine) -> set[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        return {tuple(row) for row in connection.execute(select(schema.checkpoints))}
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """An engine on the store's database for an auditor who may read it and not write it: on
+    PostgreSQL as a role granted SELECT only, on SQLite with every connection `query_only`."""
+    if is_postgresql(engine):
+        with engine.begin() as connection:
+            roles = connection.execute(
+                text("SELECT 1 FROM pg_roles WHERE rolname = :name"), {"name": AUDITOR}
+            )
+            if roles.first() is None:
+                connection.execute(text(f"CREATE ROLE {AUDITOR} LOGIN"))
+            connection.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {AUDITOR}"))
+        return sql_module.make_engine(engine.url.set(username=AUDITOR, password=None))
+    reader = sql_module.make_engine(engine.url)
+
+    @event.listens_for(reader, "connect")
+    def _query_only(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA query_only = ON")
+
+    return reader
 
 
 def empty_database(store: SqlStore) -> SqlStore:
@@ -226,6 +260,38 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             f"the audit read {report.accounts} accounts and {report.entries} entries, the books have "
             f"{books[0]} and {books[1]}",
         )
+
+    @rule(recorded_before=st.booleans())
+    def an_auditor_who_may_only_read(self, recorded_before: bool) -> None:
+        """docs/audit.md §3: an auditor with read rights only (a PostgreSQL role granted SELECT, SQLite
+        opened `query_only`) gets the clean report and the digest a writer's audit gets; its
+        checkpoint is "recorded" exactly when it is in the database (the last step's audit recorded
+        it, or, here taken away first, it is not), and the audit changes no checkpoint."""
+        assert isinstance(self.store, SqlStore)
+        engine = self.store.engine
+        digest = audit(engine, record=False).digest
+        taken: list[dict[str, Any]] = []
+        if not recorded_before:
+            with engine.begin() as connection:
+                taken = [dict(row._mapping) for row in connection.execute(CHECKPOINT_OF, {"digest": digest})]
+                connection.execute(DELETE_CHECKPOINT, {"digest": digest})
+        try:
+            before = checkpoints(engine)
+            reader = read_only_engine(engine)
+            try:
+                report = audit(reader)
+            finally:
+                reader.dispose()
+            check(checkpoints(engine) == before, "an audit that may not write changed the checkpoints")
+        finally:
+            if taken:
+                with engine.begin() as connection:
+                    connection.execute(insert(schema.checkpoints), taken)
+        check(report.findings == () and report.digest == digest, f"a reader's audit: {report}")
+        # An empty database's digest has no rows to record: it is as recorded as it can be.
+        there = any(row[1] == digest for row in before) or not self.store.account_ids()
+        check(report.recorded == there, f"recorded {report.recorded}, and the checkpoint is there: {there}")
+        EXPLORED.outcomes[f"audit: a reader's, its checkpoint there: {there}"] += 1
 
     @rule(case=st.sampled_from(UNVOUCHED))
     def the_audit_says_what_it_cannot_vouch_for(self, case: str) -> None:
