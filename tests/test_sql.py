@@ -580,8 +580,9 @@ def free_port() -> int:
 def test_open_store__an_unreachable_server_is_one_line_without_the_password() -> None:
     """No server on the port: a DatabaseError of one line that shows no password."""
     with pytest.raises(DatabaseError) as refused:
-        open_store(f"postgresql://postgres:SECRET@127.0.0.1:{free_port()}/ppk")
+        open_store(f"postgresql://postgres:SECRET@127.0.0.1:{(port := free_port())}/ppk")
     assert "postgres:***@127.0.0.1" in one_line(refused)
+    assert f"port {port} failed: Connection refused" in one_line(refused)  # the driver's first line
 
 
 # --- database_url ----------------------------------------------------------------------------------
