@@ -760,6 +760,12 @@ INPUT_STREAMS: dict[str, bytes] = {
     # (mutation survivor adapters/jsonl.py:135, which read on past the newline).
     "lines_after_a_line_far_over_1_mib": padded(LINE_BYTES_MAX + 200_000) + b"\n" + stream(OPEN_A, FUND_A),
     "line_far_over_1_mib_ends_the_input": OPEN_A + b"\n" + padded(LINE_BYTES_MAX + 200_000),
+    # The first read of a line has room for a BOM as well, any later one only for the line, `\r` and
+    # `\n`: a line too long for it is drained the same (survivor jsonl.py:130 of the seed-43 sample,
+    # `>` for `>=`, drained only a first line, and read the rest of a later one as a line of its own).
+    "line_far_over_1_mib_after_the_first_then_more": (
+        stream(OPEN_A) + padded(LINE_BYTES_MAX + 200_000) + b"x\n" + stream(FUND_A)
+    ),
     # Blank but for the byte before its newline, which only the last read holds (survivor jsonl.py:136).
     "line_far_over_1_mib_blank_but_for_its_last_byte": b" " * (LINE_BYTES_MAX + 200_000) + b"x\n" + OPEN_A,
     "blank_lines_count_for_line_numbers": b"\n\n" + OPEN_A + b"\n \n\r\n" + FUND_A + b"\n\n",
