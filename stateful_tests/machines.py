@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import datetime
+import itertools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Final, Protocol, cast
@@ -275,8 +276,12 @@ def check_ledgers(store: Store) -> dict[str, tuple[Entry, ...]]:
             )
         check_losses_are_shortfalls(ledger)
     # The outbox the dispatcher works through: each pending payout once, by account then payout id, as
-    # the books have them (the SQL machines read it in pages of 2 or 3: sql_machines.PAGE_ROWS).
-    listed = [(one.account, one.payout.id) for one in store.pending_payouts()]
+    # the books have them (the SQL machines read it in pages of 2 or 3: sql_machines.PAGE_ROWS). Read
+    # one past them at most: an outbox that lists a payout again, page after page, would never end
+    # (the seed-43 sample's sql.py 622, 634 now, `!=` for `>` in the paging key, ran to the timeout).
+    listed = [
+        (one.account, one.payout.id) for one in itertools.islice(store.pending_payouts(), len(pending) + 1)
+    ]
     check(listed == pending, f"the outbox lists {listed}, the books have {pending} pending")
     return ledgers
 
