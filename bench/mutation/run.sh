@@ -116,7 +116,8 @@ if os.environ["SKIP_EQUIVALENT"] and previous:  # what equivalent.txt lists is n
     written = {}  # the line each mutant writes, from the earlier sessions' diffs
     for name in previous:
         for key in sqlite3.connect(name).execute(f"select {spec}, r.diff from mutation_specs join work_results r using(job_id)"):
-            written[key[:3]] = equivalent.mutated_line(key[3])
+            if key[3] is not None:  # a session that skipped the mutant has no diff: keep the one that ran it
+                written[key[:3]] = equivalent.mutated_line(key[3])
     for job_id, path, row, col, operator, occurrence in b.execute("select job_id, module_path, start_pos_row, start_pos_col, operator_name, occurrence from mutation_specs where job_id not in (select job_id from work_results)").fetchall():
         if listed.listing(equivalent.Mutant(path, row, col, operator, occurrence, written.get((path, operator, occurrence)))):
             b.execute("insert into work_results(worker_outcome, output, test_outcome, diff, job_id) values ('SKIPPED', 'listed in equivalent.txt', NULL, NULL, ?)", (job_id,))
@@ -207,7 +208,9 @@ adapters)
     # longer programs for CHECK_BUDGET seconds (the ci profile's would be the draws a already made).
     check="ppk check --store sqlite --budget ${CHECK_BUDGET:-30} --failing-commands /dev/null" contracts_only=
     # b: tests/, the codec's, the chain's and the stores' first.
-    whole="$pytest tests/test_codec.py tests/test_canonical.py tests/test_verify_chain.py tests/test_store.py tests/test_dispatcher.py tests/test_sql.py tests/test_audit.py tests"
+    # Not tests/test_equivalent.py: it holds equivalent.txt's anchored rows to the source, which a mutant
+    # of such a row changes, so it would "kill" the listed equivalents (it did, in the seed-43 sample).
+    whole="$pytest tests/test_codec.py tests/test_canonical.py tests/test_verify_chain.py tests/test_store.py tests/test_dispatcher.py tests/test_sql.py tests/test_audit.py tests --ignore=tests/test_equivalent.py"
     ;;
 *) echo "TARGET is kernel or adapters, not $target" >&2; exit 2 ;;
 esac
