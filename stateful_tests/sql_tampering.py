@@ -19,7 +19,6 @@ from typing import Any, Final, cast
 
 import attrs
 from sqlalchemy import CheckConstraint, Connection, Engine, insert, select, text
-from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from ppk.adapters import schema
 from ppk.adapters.canonical import canonical_bytes, decode_entry, encode_entry
@@ -72,7 +71,9 @@ def past_the_seq_check(connection: Connection) -> Iterator[None]:
     transaction: `seq_checked_again` makes it again once the honest rows are back); on SQLite this
     connection ignores CHECKs, until the block ends."""
     if is_postgresql(connection.engine):
-        connection.execute(DropConstraint(SEQ_FROM_1))
+        # As SQL text: SQLAlchemy's DropConstraint and AddConstraint mark the metadata's constraint as
+        # not to be created with its table, and every database made after in the process lacked it.
+        connection.execute(text(f"ALTER TABLE ledger DROP CONSTRAINT {SEQ_FROM_1.name}"))
         yield
         return
     connection.execute(text("PRAGMA ignore_check_constraints = ON"))
@@ -85,7 +86,9 @@ def past_the_seq_check(connection: Connection) -> Iterator[None]:
 def seq_checked_again(connection: Connection) -> None:
     """The CHECK `past_the_seq_check` dropped, made again (PostgreSQL; SQLite never lost it)."""
     if is_postgresql(connection.engine):
-        connection.execute(AddConstraint(SEQ_FROM_1))
+        connection.execute(
+            text(f"ALTER TABLE ledger ADD CONSTRAINT {SEQ_FROM_1.name} CHECK ({SEQ_FROM_1.sqltext})")
+        )
 
 
 @attrs.frozen(kw_only=True)
