@@ -760,7 +760,11 @@ class _Group:
     def _read(self, account_id: str) -> tuple[Account, bytes] | None:
         """PostgreSQL: an account the group did not lock at its start, once locked; None if it does
         not exist. Its keys are not known whole: another writer may have written them."""
-        self._connection.execute(_LOCK_ACCOUNT, {"account": account_id})
+        if self._connection.execute(_LOCK_ACCOUNT, {"account": account_id}).first() is None:
+            # Not there when the lock looked. A row another writer commits before the read below
+            # would be read unlocked (READ COMMITTED: each statement sees the latest commit), and
+            # both would append the same seq: the account does not exist for this group.
+            return None
         row = self._connection.execute(_ACCOUNT, {"account": account_id}).first()
         return None if row is None else self._known(row)
 
