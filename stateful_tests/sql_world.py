@@ -488,14 +488,6 @@ class StoreWorldMachine(RuleBasedStateMachine):
         finally:
             connection.close()
 
-    def schema_version(self, path: str) -> str | None:
-        connection = sqlite3.connect(path)
-        try:
-            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-            return None if row is None else str(row[0])
-        finally:
-            connection.close()
-
     # --- Opening ----------------------------------------------------------------------------------
 
     def any_database(self, data: st.DataObject) -> str:
@@ -576,7 +568,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
                 in refusal,
                 f"{named}: a newer ppk's database: {refusal or 'opened'}",
             )
-            check(self.schema_version(path) == NEWER, f"{named}: a newer ppk's schema version was changed")
+            check(self.schema_versions(path) == [NEWER], f"{named}: a newer ppk's schema version was changed")
             EXPLORED.outcomes["world: a newer ppk's database refused"] += 1
         elif path in self.foreign and reading:
             check(

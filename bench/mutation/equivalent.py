@@ -23,6 +23,7 @@ the one that is the same among them as ROW is in the commit checked out (HEAD).
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -91,8 +92,9 @@ def entries(path: Path = LIST) -> list[Entry]:
     return [_entry(match) for line in lines if (match := ENTRY.fullmatch(line))]
 
 
+@functools.cache
 def committed_lines(module: str) -> list[str] | None:
-    """A module's lines as committed at HEAD (None if it has none there)."""
+    """A module's lines as committed at HEAD (None if it has none there); read once a module."""
     shown = subprocess.run(
         ["git", "-C", str(ROOT), "show", f"HEAD:{module}"], capture_output=True, text=True, check=False
     )
@@ -175,10 +177,11 @@ def problems(fix: bool = False) -> list[str]:
         if entry.ordinal(source) is not None:
             continue
         rows = entry.rows_reading(source)
-        # Of several lines reading ORIGINAL, the one that is the same among them as ROW is at HEAD.
-        committed = committed_lines(entry.module)
-        ordinal = None if committed is None else entry.ordinal(committed)
-        moved = rows[0] if len(rows) == 1 else None if ordinal is None else entry.row_in(source, ordinal)
+        moved = rows[0] if len(rows) == 1 else None
+        if len(rows) > 1:  # of several, the one that is the same among them as ROW is at HEAD
+            committed = committed_lines(entry.module)
+            ordinal = None if committed is None else entry.ordinal(committed)
+            moved = None if ordinal is None else entry.row_in(source, ordinal)
         if fix and moved is not None:
             lines[n] = line.replace(f"{entry.module}:{entry.row}:", f"{entry.module}:{moved}:", 1)
             continue
