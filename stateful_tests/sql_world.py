@@ -88,6 +88,9 @@ BUSY_TIMEOUT: Final = "0.05"
 """$PPK_BUSY_TIMEOUT while another writer holds the lock: how long a writer waits before it gives up."""
 RACE_TIMEOUT_S: Final = 60.0
 """How long a race waits for its writers: far beyond what one takes."""
+LOCK_WAIT_S: Final = 2.0
+"""How long a group waits, inside its transaction, for another writer it set going: long enough for a
+writer no lock holds back, while one that waits for the group's lock waits for its commit instead."""
 
 # --- What the machine draws ------------------------------------------------------------------------
 
@@ -851,15 +854,28 @@ class StoreWorldMachine(RuleBasedStateMachine):
         EXPLORED.outcomes[f"world: {len(groups)} writers raced"] += 1
 
     @precondition(lambda self: self.postgres_url is not None)
-    @rule(data=st.data(), others=st.lists(COMMANDS, max_size=3), named=st.sampled_from(["b0", "b1", "b2"]))
-    def an_account_opened_under_a_group(self, data: st.DataObject, others: list[Command], named: str) -> None:
+    @rule(
+        data=st.data(),
+        others=st.lists(COMMANDS, max_size=3),
+        named=st.sampled_from(["b0", "b1", "b2"]),
+        between=st.booleans(),
+    )
+    def an_account_opened_under_a_group(
+        self, data: st.DataObject, others: list[Command], named: str, between: bool
+    ) -> None:
         """PostgreSQL: a group locks the accounts it names that exist; one it names that does not is
-        opened by another writer (and a profit withdrawn on it) right after that lock, before the
-        group's first command on it. The group must then read that account's keys command by
-        command, its payout among them (sql.py 796, which no machine reached; the seed-37 sample's
-        survivor sql.py 447 looked the payout up by `>=`): its answers are those of the other
-        writer's commands first. The payout confirmed is the one made, or one that sorts before or
-        after it and does not exist."""
+        opened by another writer (and a profit withdrawn on it) while the group runs, before the
+        group's first command on it. Either right after that first lock: the group must then read
+        that account's keys command by command, its payout among them (sql.py 796, which no machine
+        reached; the seed-37 sample's survivor sql.py 447 looked the payout up by `>=`), and its
+        answers are those of the other writer's commands first. The payout confirmed is the one
+        made, or one that sorts before or after it and does not exist.
+
+        Or (`between`) after the group's own lock of that account found no row, and before anything
+        else the group asks: then the other writer funds it again. Whatever the group made of the
+        account, its answers and the books must be those of some interleaving of the two writers'
+        commands on it. (Before 65a0092 the group read the new row without its lock and appended the
+        same seq as the second funding: a duplicate key, found once by a CI race.)"""
         database = data.draw(st.sampled_from(sorted(self.books)), label="database")
         account = f"n{next(self.numbers)}"
         opening: list[Command] = [
@@ -867,33 +883,50 @@ class StoreWorldMachine(RuleBasedStateMachine):
             Fund(id="f1", account=account, amount_minor=100_000),
             RecordBalance(id="b1", account=account, balance_minor=100_000 + 2_500),
         ]
+        again: list[Command] = [Fund(id="f2", account=account, amount_minor=1)] if between else []
         group = [*others, ConfirmPayout(id="c1", account=account, payout=f"{account}:{named}"), *others[:1]]
-        EXPLORED.commands += len(opening) + len(group)
+        EXPLORED.commands += len(opening) + len(again) + len(group)
         with (
             contextlib.closing(open_store(database)) as writer,
             contextlib.closing(open_store(database)) as other,
         ):
-            opened: list[Decision] = []
-
-            def after_the_lock(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-                if "FOR UPDATE" in statement and not opened:
-                    opened.extend(other.execute_many(opening))
-
-            event.listen(writer.engine, "after_cursor_execute", after_the_lock)
-            try:
-                answers = writer.execute_many(group)
-            finally:
-                event.remove(writer.engine, "after_cursor_execute", after_the_lock)
+            answers, opened, funded = under_a_group(writer, group, other, opening, again, between=between)
         model = self.books[database]
-        expected = [model.execute(command) for command in opening]
-        check(opened == expected, f"{database}: the other writer's {opening} got {opened}, not {expected}")
-        expected = [model.execute(command) for command in group]
-        check(
-            answers == expected,
-            f"{database}: {group} after {account!r} was opened got {answers}, not {expected}",
-        )
+        check(bool(opened), f"{database}: no lock of the group came {'alone' if between else 'first'}")
+        if between:
+            check(
+                not isinstance(funded, BaseException),
+                f"{database}: the other writer's {again} under the group failed: {funded!r}",
+            )
+            assert not isinstance(funded, BaseException)
+            with contextlib.closing(open_store(database)) as reader:
+                held = books_of(reader)
+            writers: list[Decided] = [
+                list(zip(group, answers, strict=True)),
+                list(zip(opening + again, opened + funded, strict=True)),
+            ]
+            after = by_account(model, writers, held)
+            check(
+                after is not None,
+                f"{database}: {group} (answered {answers}), with {opening + again} (answered "
+                f"{opened + funded}) written under it, left books {held} of no interleaving of the two",
+            )
+            assert after is not None
+            self.books[database] = after
+        else:
+            expected = [model.execute(command) for command in opening]
+            check(
+                opened == expected, f"{database}: the other writer's {opening} got {opened}, not {expected}"
+            )
+            expected = [model.execute(command) for command in group]
+            check(
+                answers == expected,
+                f"{database}: {group} after {account!r} was opened got {answers}, not {expected}",
+            )
         self.changed.add(database)
-        EXPLORED.outcomes["world: an account opened under a group"] += 1
+        EXPLORED.outcomes[
+            "world: an account opened under a group" + (" between its lock and read" if between else "")
+        ] += 1
 
     @rule(data=st.data(), table=st.sampled_from(["accounts", "payouts"]))
     def a_row_changed_under_its_lock(self, data: st.DataObject, table: str) -> None:
@@ -1067,6 +1100,59 @@ def books_of(store: Store) -> Books:
         account_id: (store.account(account_id), list(store.ledger(account_id)), store.payouts(account_id))
         for account_id in store.account_ids()
     }
+
+
+def under_a_group(
+    writer: SqlStore,
+    group: list[Command],
+    other: SqlStore,
+    opening: list[Command],
+    again: list[Command],
+    *,
+    between: bool,
+) -> tuple[list[Decision], list[Decision], list[Decision] | BaseException]:
+    """`group` through `writer`, with `opening` through `other` inside the group's transaction: after
+    its first lock, or (`between`) after its lock of the opened account alone; then `again` through
+    `other`, after the group's next statement (or after the group, if it had none). The answers."""
+    (account,) = {command.account for command in opening}
+    opened: list[Decision] = []
+    funded: list[list[Decision] | BaseException] = []
+    funding: list[threading.Thread] = []
+
+    def fund_again() -> None:
+        try:
+            funded.append(other.execute_many(again))
+        except BaseException as error:
+            funded.append(error)
+
+    def set_going() -> threading.Thread:
+        funding.append(threading.Thread(target=fund_again))
+        funding[0].start()
+        return funding[0]
+
+    def under_the_group(_connection: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if not opened:
+            # The group's first lock (of them all), or its lock of this account alone.
+            alone = isinstance(parameters, dict) and parameters.get("account") == account
+            if "FOR UPDATE" in statement and alone == between:
+                opened.extend(other.execute_many(opening))
+        elif again and not funding:
+            # The group's next statement. Should the group hold the account's lock by now, the
+            # funding waits for its commit; so it runs beside the group, not in it.
+            set_going().join(LOCK_WAIT_S)
+
+    event.listen(writer.engine, "after_cursor_execute", under_the_group)
+    try:
+        answers = writer.execute_many(group)
+    finally:
+        event.remove(writer.engine, "after_cursor_execute", under_the_group)
+    if again and not funding:  # the group asked nothing more
+        set_going()
+    for thread in funding:
+        thread.join(RACE_TIMEOUT_S)
+    if again and not funded:
+        return answers, opened, RuntimeError(f"no answer in {RACE_TIMEOUT_S:g} s")
+    return answers, opened, funded[0] if funded else []
 
 
 def race(stores: Sequence[SqlStore], groups: Sequence[list[Command]]) -> list[list[Decision] | BaseException]:
