@@ -86,6 +86,8 @@ RETRIES: Final = 3
 reached in 7 ms of back-off instead of a second."""
 BUSY_TIMEOUT: Final = "0.05"
 """$PPK_BUSY_TIMEOUT while another writer holds the lock: how long a writer waits before it gives up."""
+CLOCK_SLACK_S: Final = 0.001
+"""How much less than the busy timeout a wait may measure: SQLite counts it in whole milliseconds."""
 RACE_TIMEOUT_S: Final = 60.0
 """How long a race waits for its writers: far beyond what one takes."""
 LOCK_WAIT_S: Final = 2.0
@@ -214,6 +216,16 @@ def the_store_waits_at_most(bound_s: float, why: str) -> Iterator[_BoundedWaits]
         yield waits
     finally:
         vars(sql_module)["time"] = time
+
+
+def waited_long_enough(waited_s: float, what: str) -> None:
+    """A writer that gave up on a held lock waited the whole busy timeout first: it queues behind the
+    other writer, rather than failing at once. (The seed-47 sample's sql.py 203 took `monotonic() *
+    timeout` for the new file's deadline: a deadline passed long ago, given up at the first try.)"""
+    check(
+        waited_s >= float(BUSY_TIMEOUT) - CLOCK_SLACK_S,
+        f"{what} gave up on the lock after {waited_s:.4f} s, inside the busy timeout of {BUSY_TIMEOUT} s",
+    )
 
 
 def the_store_never_waits(why: str) -> contextlib.AbstractContextManager[_BoundedWaits]:
@@ -754,11 +766,13 @@ class StoreWorldMachine(RuleBasedStateMachine):
             try:
                 holder.execute("BEGIN IMMEDIATE")
                 self.same_books(store, model, f"{path}, read while another writer holds the lock")
+                started = time.monotonic()
                 try:
                     store.execute(command)
                     check(False, f"{path}: {command} written while another writer held the lock")
                 except DatabaseError as error:
                     check("locked" in str(error) and f"{BUSY_TIMEOUT} s" in str(error), f"{path}: {error}")
+                waited_long_enough(time.monotonic() - started, f"{path}: {command}")
             finally:
                 holder.execute("ROLLBACK")
                 holder.close()
@@ -791,11 +805,13 @@ class StoreWorldMachine(RuleBasedStateMachine):
                     float(timeout) + 0.01, f"for a lock held under a busy timeout of {timeout} s"
                 ),
             ):
+                started = time.monotonic()
                 try:
                     open_store(path).close()
                     refusal = ""
                 except DatabaseError as error:
                     refusal = str(error)
+                waited = time.monotonic() - started
         finally:
             if released:
                 release.join()
@@ -815,6 +831,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
                 f"{path}: a new file whose lock was held: {refusal or 'opened'}",
             )
             check(not self.tables(path), f"{path}: tables made while another connection held the lock")
+            waited_long_enough(waited, f"{path}: opening a new file whose lock was held")
             Path(path).unlink()
             EXPLORED.outcomes["world: a new file's lock given up on"] += 1
 
