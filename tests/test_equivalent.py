@@ -84,6 +84,34 @@ def test_an_entry_is_placed_on_its_own_line_of_several_alike_wherever_they_moved
     assert not listed.listing(mutant(rows[1] + 3, None))
 
 
+def test_an_entry_of_a_deleted_line_names_only_the_mutant_that_deletes_it(equivalent: ModuleType) -> None:
+    """A decorator removed writes no line: `(deleted)` in place of MUTATED. Such an entry names the
+    mutant of its operator at its row whose diff adds nothing, and not one that writes a line there."""
+    (listed_entry,) = [entry for entry in equivalent.entries() if entry.mutated == ""][:1]
+    text = f"{listed_entry.module}:{listed_entry.row}:{listed_entry.column} {listed_entry.operator}  "
+    line = text + f"`{listed_entry.original}` → (deleted)  why"
+    match = equivalent.ENTRY.fullmatch(line)
+    assert match is not None and equivalent._entry(match).mutated == ""
+    listed = equivalent.Listed(equivalent.here, [listed_entry])
+
+    def mutant(row: int, operator: str, diff: str) -> object:
+        return equivalent.Mutant(
+            module=listed_entry.module,
+            row=row,
+            column=listed_entry.column,
+            operator=f"core/{operator}",
+            occurrence=2,
+            mutated=equivalent.mutated_line(diff),
+        )
+
+    deleted = f"--- a\n+++ b\n@@ -1,3 +1,0 @@\n-\n-\n-{listed_entry.original}\n"
+    assert listed.listing(mutant(listed_entry.row, listed_entry.operator, deleted)) == listed_entry
+    assert not listed.listing(mutant(listed_entry.row + 1, listed_entry.operator, deleted))
+    assert not listed.listing(mutant(listed_entry.row, "NumberReplacer", deleted))
+    written = f"--- a\n+++ b\n@@ -1 +1 @@\n-{listed_entry.original}\n+@functools.lru_cache\n"
+    assert not listed.listing(mutant(listed_entry.row, listed_entry.operator, written))
+
+
 def test_an_entry_whose_line_a_run_does_not_have_names_nothing(equivalent: ModuleType) -> None:
     entry = next(entry for entry in equivalent.entries() if entry.original is not None)
     listed = equivalent.Listed(lambda module: ["# another module"], [entry])

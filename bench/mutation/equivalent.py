@@ -5,9 +5,11 @@
 An entry is `MODULE:ROW:COLUMN OPERATOR[#OCCURRENCE]  WHY`, or, anchored,
 
     MODULE:ROW:COLUMN OPERATOR  `ORIGINAL` → `MUTATED`  WHY
+    MODULE:ROW:COLUMN OPERATOR  `ORIGINAL` → (deleted)  WHY
 
 ORIGINAL is the source line the mutant changes and MUTATED that line as the mutant writes it (both
-stripped; spaces do not count, as cosmic-ray writes `row[ -1]`). ROW is where ORIGINAL is in this
+stripped; spaces do not count, as cosmic-ray writes `row[ -1]`), or `(deleted)` for a mutant that
+removes the line and writes none (a decorator removed). ROW is where ORIGINAL is in this
 tree. A run is of some commit, where the line may be elsewhere: an anchored entry names, in the run's
 source, the line reading ORIGINAL that is the same one among the lines reading it (the first, the
 second, ...) as ROW is here, and there the mutant of OPERATOR at COLUMN that writes MUTATED.
@@ -35,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LIST = Path(__file__).with_name("equivalent.txt")
 ENTRY = re.compile(
     r"(?P<module>\S+):(?P<row>\d+):(?P<column>\d+) (?P<operator>[A-Za-z_]+)(?:#(?P<occurrence>\d+))?"
-    r" +(?:`(?P<original>[^`]+)` → `(?P<mutated>[^`]+)` +)?(?P<why>\S.*)"
+    r" +(?:`(?P<original>[^`]+)` → (?:`(?P<mutated>[^`]+)`|(?P<deleted>\(deleted\))) +)?(?P<why>\S.*)"
 )
 
 Source = Callable[[str], "list[str] | None"]
@@ -82,7 +84,7 @@ def _entry(match: re.Match[str]) -> Entry:
         operator=match["operator"],
         occurrence=None if occurrence is None else int(occurrence),
         original=match["original"],
-        mutated=match["mutated"],
+        mutated="" if match["deleted"] else match["mutated"],
         why=match["why"],
     )
 
@@ -144,6 +146,8 @@ class Listed:
             return False
         if not mutant.operator.endswith("/" + entry.operator):
             return False
+        if entry.mutated == "":  # the line deleted: the mutant's diff adds none
+            return mutant.mutated is None
         if entry.mutated is not None:
             return mutant.mutated is not None and _bare(mutant.mutated) == _bare(entry.mutated)
         return entry.occurrence is None or entry.occurrence == mutant.occurrence
