@@ -782,6 +782,21 @@ def test_input_lines(name: str) -> None:
     assert_lockstep(INPUT_STREAMS[name])
 
 
+@pytest.mark.parametrize("ending", [b"", b"\n", b"\r\n", b"\r"], ids=["none", "lf", "crlf", "cr"])
+@pytest.mark.parametrize(
+    "after", [b"", b"\xef\xbb\xbf", OPEN_A + b"\n"], ids=["first", "after_bom", "second"]
+)
+@pytest.mark.parametrize("over", range(-3, 3))
+def test_a_line_at_the_length_limit_ends_any_way_anywhere(over: int, after: bytes, ending: bytes) -> None:
+    """A line of 1 MiB, a byte or three either side, ended by `\n`, `\r\n`, a `\r` and the end of the
+    input, or the end of the input alone; first (after a BOM or not) or after another line. The reader
+    reads a line in one piece of the limit, a `\r` and a `\n`, and drains only what fills that piece:
+    one that ends the input at the limit or short of it is read whole. (The seed-47 sample's jsonl.py
+    130, `LINE_BYTES_MAX - 2`, emptied a last line of 1 MiB less 2 bytes or more without a `\n`: only
+    lines with one, or far over, had been read at these lengths.)"""
+    assert_lockstep(after + padded(LINE_BYTES_MAX + over) + ending)
+
+
 @pytest.mark.parametrize("over", [0, 1, 200_000])
 def test_a_line_decoded_alone_holds_the_length_limit(over: int) -> None:
     """`decode_line`, which the machines and a backend call on a line they hold whole, without the
