@@ -329,8 +329,12 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             report = audit(engine, record=False, expect=f"  {expect.upper()} ")
             check(report.expected == expect, f"the audit read {expect.upper()!r} as {report.expected!r}")
         elif case == "no such account":
-            report = audit(engine, record=False, accounts=[*ids, stranger])
-            finds("projection", "an account of this database", "none", stranger)
+            # One sorting before every account and one after: the audit goes on past the first (the
+            # seed-47 sample's audit.py 385 stopped there, `break` for `continue`, unseen after the last).
+            strangers = ["!" + (ids[0] if ids else ""), stranger]
+            report = audit(engine, record=False, accounts=[*ids, *strangers])
+            for one in strangers:
+                finds("projection", "an account of this database", "none", one)
         elif case in STRAY_ACCOUNTS:
             report, findings = self.audit_with_a_stray_loss(case, ids)
         elif case == "proof of no such account":
@@ -352,7 +356,7 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             f"{case}: the audit found {list(report.findings)}, not {findings}",
         )
         check(
-            report.accounts == len(ids) + (case == "no such account" or case in STRAY_ACCOUNTS),
+            report.accounts == len(ids) + 2 * (case == "no such account") + (case in STRAY_ACCOUNTS),
             f"{case}: the audit read {report.accounts} accounts",
         )
 
