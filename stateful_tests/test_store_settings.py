@@ -8,7 +8,6 @@ schemes ppk refuses, ports that are no number) and timeouts around their bounds.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Final
 
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 from ppk.adapters import sql
 from ppk.adapters.sql import busy_timeout_s, database_url, shown_url
 from ppk.adapters.store import DatabaseError
-from ppk.stateful_tests.sql_world import SPEC_BUSY_TIMEOUT_S
+from ppk.stateful_tests.sql_world import SPEC_BUSY_TIMEOUT_MAX_S, busy_timeout_by_the_words
 
 MARK = "Zq"
 """Every drawn password starts with it, and nothing else drawn holds it: where it shows, the password
@@ -116,21 +115,8 @@ def test_a_sqlite_file_is_the_path_written_and_only_memory_is_refused(path: str,
     assert (read.drivername, read.database) == ("sqlite", meant), f"{written!r}: {read!r}"
 
 
-SECONDS_MAX = 86_400
+SECONDS_MAX: Final = int(SPEC_BUSY_TIMEOUT_MAX_S)
 """spec.md#storage: `$PPK_BUSY_TIMEOUT` seconds, from 0 to 86,400 (a day)."""
-
-
-def timeout_by_the_words(text: str) -> float | None:
-    """The seconds `$PPK_BUSY_TIMEOUT` says, or None if it says none: a decimal number (as Python
-    reads one) from 0 to a day; unset or blank, the default."""
-    text = text.strip()
-    if not text:
-        return SPEC_BUSY_TIMEOUT_S  # the spec's number, not sql.py's constant
-    try:
-        seconds = float(text)
-    except ValueError:
-        return None
-    return seconds if not math.isnan(seconds) and 0 <= seconds <= SECONDS_MAX else None
 
 
 TIMEOUTS = st.one_of(
@@ -148,7 +134,7 @@ TIMEOUTS = st.one_of(
 def test_the_busy_timeout_is_what_its_words_say(text: str) -> None:
     """spec.md#storage: the seconds taken, or a refusal naming the variable, quoting the text (its
     first 40 characters) and saying what is allowed."""
-    expected = timeout_by_the_words(text)
+    expected = busy_timeout_by_the_words(text)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(sql.BUSY_TIMEOUT_ENV, text)
         try:
