@@ -1142,6 +1142,27 @@ def books_of(store: Store) -> Books:
     }
 
 
+class Answering(threading.Thread):
+    """`commands` through `store`'s execute_many in a thread of its own (once all the `barrier`'s
+    parties are there, if given); `answer` is its answers, or what it raised, or a RuntimeError while
+    it has neither."""
+
+    def __init__(
+        self, store: SqlStore, commands: list[Command], barrier: threading.Barrier | None = None
+    ) -> None:
+        super().__init__()
+        self.store, self.commands, self.barrier = store, commands, barrier
+        self.answer: list[Decision] | BaseException = RuntimeError(f"no answer in {RACE_TIMEOUT_S:g} s")
+
+    def run(self) -> None:
+        try:
+            if self.barrier is not None:
+                self.barrier.wait(RACE_TIMEOUT_S)
+            self.answer = self.store.execute_many(self.commands)
+        except BaseException as error:
+            self.answer = error
+
+
 def under_a_group(
     writer: SqlStore,
     group: list[Command],
@@ -1156,17 +1177,10 @@ def under_a_group(
     `other`, after the group's next statement (or after the group, if it had none). The answers."""
     (account,) = {command.account for command in opening}
     opened: list[Decision] = []
-    funded: list[list[Decision] | BaseException] = []
-    funding: list[threading.Thread] = []
+    funding: list[Answering] = []
 
-    def fund_again() -> None:
-        try:
-            funded.append(other.execute_many(again))
-        except BaseException as error:
-            funded.append(error)
-
-    def set_going() -> threading.Thread:
-        funding.append(threading.Thread(target=fund_again))
+    def set_going() -> Answering:
+        funding.append(Answering(other, again))
         funding[0].start()
         return funding[0]
 
@@ -1190,26 +1204,15 @@ def under_a_group(
         set_going()
     for thread in funding:
         thread.join(RACE_TIMEOUT_S)
-    if again and not funded:
-        return answers, opened, RuntimeError(f"no answer in {RACE_TIMEOUT_S:g} s")
-    return answers, opened, funded[0] if funded else []
+    return answers, opened, funding[0].answer if funding else []
 
 
 def race(stores: Sequence[SqlStore], groups: Sequence[list[Command]]) -> list[list[Decision] | BaseException]:
     """Each group through its store's execute_many in its own thread, all released at once."""
     barrier = threading.Barrier(len(groups))
-    answers: list[list[Decision] | BaseException] = [RuntimeError("no answer")] * len(groups)
-
-    def writer(number: int) -> None:
-        try:
-            barrier.wait(RACE_TIMEOUT_S)
-            answers[number] = stores[number].execute_many(groups[number])
-        except BaseException as error:
-            answers[number] = error
-
-    threads = [threading.Thread(target=writer, args=(number,)) for number in range(len(groups))]
+    threads = [Answering(store, group, barrier) for store, group in zip(stores, groups, strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(RACE_TIMEOUT_S)
-    return answers
+    return [thread.answer for thread in threads]
