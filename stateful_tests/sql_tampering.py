@@ -685,6 +685,26 @@ def loss_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
                 whole=True,
                 says=(f"loss {loss['opened_by']!r} active False",),
             )
+    # The other side: a closed loss opened again in its row alone, owing its last unit, within every
+    # CHECK (the one-active index dropped, should another loss be active). The seed-53 sample's
+    # audit.py 321 `<` for `!=` named the figures but not that the row is active where the ledger's
+    # loss is closed.
+    for index, loss in enumerate(losses):
+        if not loss["active"]:
+            reopened = [*losses]
+            reopened[index] = loss | {
+                "remaining_minor": 1,
+                "capital_closed_minor": loss["original_minor"] - 1,
+                "active": True,
+            }
+            yield SqlForgery(
+                name=f"loss {loss['opened_by']!r} opened again in its row",
+                rows=_evolve_rows(honest, losses=reopened),
+                found=frozenset({(None, "losses")}),
+                whole=True,
+                says=(f"loss {loss['opened_by']!r} active True",),
+                unindexed=True,
+            )
     for index, loss in enumerate(losses[:1]):
         shares = loss["my_share_bp"] + loss["company_share_bp"]
         shift = 1 if shares < 10_000 else -1
