@@ -668,43 +668,26 @@ def loss_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         says=("2 active",),
         unindexed=True,
     )
-    # The active loss closed in its row alone, within every CHECK (audit.py 319, which no forgery
-    # reached: no row's `active` disagreed with the ledger).
+    # Each loss's state turned over in its row alone, within every CHECK: the active one closed
+    # (audit.py 319, which no forgery reached: no row's `active` disagreed with the ledger), a closed
+    # one owing its last unit again (the one-active index dropped, should another loss be active; the
+    # seed-53 sample's audit.py 321, `<` for `!=`, named its figures but not that it is active).
     for index, loss in enumerate(losses):
-        if loss["active"]:
-            closed = [*losses]
-            closed[index] = loss | {
-                "remaining_minor": 0,
-                "capital_closed_minor": loss["original_minor"],
-                "active": False,
-            }
-            yield SqlForgery(
-                name=f"loss {loss['opened_by']!r} closed in its row",
-                rows=_evolve_rows(honest, losses=closed),
-                found=frozenset({(None, "losses")}),
-                whole=True,
-                says=(f"loss {loss['opened_by']!r} active False",),
-            )
-    # The other side: a closed loss opened again in its row alone, owing its last unit, within every
-    # CHECK (the one-active index dropped, should another loss be active). The seed-53 sample's
-    # audit.py 321 `<` for `!=` named the figures but not that the row is active where the ledger's
-    # loss is closed.
-    for index, loss in enumerate(losses):
-        if not loss["active"]:
-            reopened = [*losses]
-            reopened[index] = loss | {
-                "remaining_minor": 1,
-                "capital_closed_minor": loss["original_minor"] - 1,
-                "active": True,
-            }
-            yield SqlForgery(
-                name=f"loss {loss['opened_by']!r} opened again in its row",
-                rows=_evolve_rows(honest, losses=reopened),
-                found=frozenset({(None, "losses")}),
-                whole=True,
-                says=(f"loss {loss['opened_by']!r} active True",),
-                unindexed=True,
-            )
+        owed = 0 if loss["active"] else 1
+        turned = [*losses]
+        turned[index] = loss | {
+            "remaining_minor": owed,
+            "capital_closed_minor": loss["original_minor"] - owed,
+            "active": not loss["active"],
+        }
+        yield SqlForgery(
+            name=f"loss {loss['opened_by']!r} {'opened again' if owed else 'closed'} in its row",
+            rows=_evolve_rows(honest, losses=turned),
+            found=frozenset({(None, "losses")}),
+            whole=True,
+            says=(f"loss {loss['opened_by']!r} active {not loss['active']}",),
+            unindexed=bool(owed),
+        )
     for index, loss in enumerate(losses[:1]):
         shares = loss["my_share_bp"] + loss["company_share_bp"]
         shift = 1 if shares < 10_000 else -1
