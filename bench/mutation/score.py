@@ -108,6 +108,9 @@ def main(work: Path) -> int:
     sessions = {
         name: outcomes(work / f"{name}.sqlite") for name in WHOLE if (work / f"{name}.sqlite").exists()
     }
+    if "a" not in sessions:
+        print(f"score.py: {str(work)!r} holds no a.sqlite: name a run.sh WORK folder", file=sys.stderr)
+        return 2
     every = sessions["a"]
     killed_by = {
         key: {name for name, results in sessions.items() if results.get(key, ("",))[0] == "KILLED"}
