@@ -88,7 +88,7 @@ BUSY_TIMEOUT: Final = "0.05"
 SPEC_BUSY_TIMEOUT_S: Final = 60.0
 """spec.md#database: how long a writer waits for another's lock when $PPK_BUSY_TIMEOUT is unset."""
 SPEC_BUSY_TIMEOUT_MAX_S: Final = 86_400.0
-"""spec.md#storage: the most $PPK_BUSY_TIMEOUT may say, a day (the spec's number, not sql.py's)."""
+"""spec.md#database: the most $PPK_BUSY_TIMEOUT may say, a day (the spec's number, not sql.py's)."""
 CLOCK_SLACK_S: Final = 0.001
 """How much less than the busy timeout a wait may measure: SQLite counts it in whole milliseconds."""
 RACE_TIMEOUT_S: Final = 60.0

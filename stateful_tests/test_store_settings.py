@@ -1,4 +1,4 @@
-"""How the store is named and tuned, against spec.md#storage's words, written apart from `sql.py`.
+"""How the store is named and tuned, against spec.md#database's words, written apart from `sql.py`.
 
 Two promises a user leans on before any command runs: no message ever shows a URL's password, and
 `$PPK_BUSY_TIMEOUT` is a number of seconds from 0 to 86,400, or a one-line refusal that quotes it.
@@ -43,7 +43,7 @@ URLS = st.builds(
 )
 """`scheme://user:password@host:port/name`, the password always there."""
 READ_SCHEMES: Final = {"postgresql", "postgres", "postgresql+psycopg", "sqlite", "sqlite+pysqlite"}
-"""spec.md#storage: PostgreSQL (driven by psycopg 3) or SQLite; any other scheme is refused."""
+"""spec.md#database: PostgreSQL (driven by psycopg 3) or SQLite; any other scheme is refused."""
 
 
 @given(url=URLS)
@@ -51,7 +51,7 @@ READ_SCHEMES: Final = {"postgresql", "postgres", "postgresql+psycopg", "sqlite",
 @example(url="mysql://ppk:Zq:pw@localhost/ppk")
 @example(url="postgresql://ppk:Zq/pw@db:notaport/ppk")
 def test_no_message_shows_a_urls_password(url: str) -> None:
-    """spec.md#storage: a URL read, refused or shown never carries its password into the text."""
+    """spec.md#database: a URL read, refused or shown never carries its password into the text."""
     try:
         read = database_url(url)
     except DatabaseError as error:
@@ -75,7 +75,7 @@ def test_no_message_shows_a_urls_password(url: str) -> None:
 def test_a_url_no_parser_reads_is_shown_as_written_but_for_its_password(
     scheme: str, user: str, password: str | None, name: str
 ) -> None:
-    """spec.md#storage: a URL SQLAlchemy cannot read (its port is no number) is refused naming it as
+    """spec.md#database: a URL SQLAlchemy cannot read (its port is no number) is refused naming it as
     the user wrote it, with `***` for its password and only there: no password, nothing hidden."""
     written = f"{scheme}://{user}{'' if password is None else ':' + password}@db:notaport/{name}"
     shown = f"{scheme}://{user}{'' if password is None else ':***'}@db:notaport/{name}"
@@ -97,7 +97,7 @@ some holding what a URL reads as options (`?mode=ro`)."""
 @example(path="ppk.db?mode=ro", as_url=False)
 @example(path=":memory:?cache=shared", as_url=True)
 def test_a_sqlite_file_is_the_path_written_and_only_memory_is_refused(path: str, as_url: bool) -> None:
-    """spec.md#storage: a path, or `sqlite:///PATH`, is that SQLite file; SQLite's in-memory name
+    """spec.md#database: a path, or `sqlite:///PATH`, is that SQLite file; SQLite's in-memory name
     is refused (it keeps nothing), as the path `:memory:` (which `./:memory:` is) or in a URL; and a
     URL with anything after `?` (SQLite's options, or what SQLAlchemy would drop) is refused."""
     written = f"sqlite:///{path}" if as_url else path
@@ -116,7 +116,7 @@ def test_a_sqlite_file_is_the_path_written_and_only_memory_is_refused(path: str,
 
 
 SECONDS_MAX: Final = int(SPEC_BUSY_TIMEOUT_MAX_S)
-"""spec.md#storage: `$PPK_BUSY_TIMEOUT` seconds, from 0 to 86,400 (a day)."""
+"""spec.md#database: `$PPK_BUSY_TIMEOUT` seconds, from 0 to 86,400 (a day)."""
 
 
 TIMEOUTS = st.one_of(
@@ -132,7 +132,7 @@ TIMEOUTS = st.one_of(
 
 @given(text=TIMEOUTS)
 def test_the_busy_timeout_is_what_its_words_say(text: str) -> None:
-    """spec.md#storage: the seconds taken, or a refusal naming the variable, quoting the text (its
+    """spec.md#database: the seconds taken, or a refusal naming the variable, quoting the text (its
     first 40 characters) and saying what is allowed."""
     expected = busy_timeout_by_the_words(text)
     with pytest.MonkeyPatch.context() as patch:
