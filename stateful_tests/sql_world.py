@@ -93,6 +93,9 @@ CLOCK_SLACK_S: Final = 0.001
 """How much less than the busy timeout a wait may measure: SQLite counts it in whole milliseconds."""
 RACE_TIMEOUT_S: Final = 60.0
 """How long a race waits for its writers: far beyond what one takes."""
+APART_WAIT_S: Final = 15.0
+"""How long a writer on other accounts may take while a group holds its locks before it counts as
+waiting for them (spec.md#storage: they never wait for each other); it takes milliseconds."""
 LOCK_WAIT_S: Final = 2.0
 """How long a group waits, inside its transaction, for another writer it set going: long enough for a
 writer no lock holds back, while one that waits for the group's lock waits for its commit instead."""
@@ -935,6 +938,11 @@ class StoreWorldMachine(RuleBasedStateMachine):
         ):
             answers, opened, funded = under_a_group(writer, group, other, opening, again, between=between)
         model = self.books[database]
+        check(
+            not isinstance(opened, BaseException),
+            f"{database}: the other writer's opening under the group failed: {opened!r}",
+        )
+        assert not isinstance(opened, BaseException)
         check(bool(opened), f"{database}: no lock of the group came {'alone' if between else 'first'}")
         if between:
             check(
@@ -1177,12 +1185,19 @@ def under_a_group(
     again: list[Command],
     *,
     between: bool,
-) -> tuple[list[Decision], list[Decision], list[Decision] | BaseException]:
+) -> tuple[list[Decision], list[Decision] | BaseException, list[Decision] | BaseException]:
     """`group` through `writer`, with `opening` through `other` inside the group's transaction: after
     its first lock, or (`between`) after its lock of the opened account alone; then `again` through
-    `other`, after the group's next statement (or after the group, if it had none). The answers."""
+    `other`, after the group's next statement (or after the group, if it had none). The answers; the
+    opening's is an error if it waited for the group (spec.md#storage: writers on different accounts
+    never wait for each other), and [] if it never ran.
+
+    The opening runs in a thread of its own and is waited for: run in this thread, an opening that
+    waited for the group's locks would wait forever (the seed-59 sample's sql.py 447, `!=` in the
+    lock of one account, locked every other account and hung the suite until its timeout)."""
     (account,) = {command.account for command in opening}
-    opened: list[Decision] = []
+    opening_ran: list[Answering] = []
+    waited: list[bool] = []
     funding: list[Answering] = []
 
     def set_going() -> Answering:
@@ -1191,11 +1206,14 @@ def under_a_group(
         return funding[0]
 
     def under_the_group(_connection: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if not opened:
+        if not opening_ran:
             # The group's first lock (of them all), or its lock of this account alone.
             alone = isinstance(parameters, dict) and parameters.get("account") == account
             if "FOR UPDATE" in statement and alone == between:
-                opened.extend(other.execute_many(opening))
+                opening_ran.append(Answering(other, opening))
+                opening_ran[0].start()
+                opening_ran[0].join(APART_WAIT_S)
+                waited.append(opening_ran[0].is_alive())
         elif again and not funding:
             # The group's next statement. Should the group hold the account's lock by now, the
             # funding waits for its commit; so it runs beside the group, not in it.
@@ -1208,8 +1226,14 @@ def under_a_group(
         event.remove(writer.engine, "after_cursor_execute", under_the_group)
     if again and not funding:  # the group asked nothing more
         set_going()
-    for thread in funding:
+    for thread in [*opening_ran, *funding]:
         thread.join(RACE_TIMEOUT_S)
+    opened: list[Decision] | BaseException = opening_ran[0].answer if opening_ran else []
+    if waited and waited[0]:
+        opened = RuntimeError(
+            f"{opening} waited more than {APART_WAIT_S:g} s under {group}, which held locks on other "
+            f"accounts only (answered {opened!r} once the group committed)"
+        )
     return answers, opened, funding[0].answer if funding else []
 
 
