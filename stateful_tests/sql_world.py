@@ -95,7 +95,7 @@ RACE_TIMEOUT_S: Final = 60.0
 """How long a race waits for its writers: far beyond what one takes."""
 APART_WAIT_S: Final = 15.0
 """How long a writer on other accounts may take while a group holds its locks before it counts as
-waiting for them (spec.md#storage: they never wait for each other); it takes milliseconds."""
+waiting for them (spec.md#database: they never wait for each other); it takes milliseconds."""
 LOCK_WAIT_S: Final = 2.0
 """How long a group waits, inside its transaction, for another writer it set going: long enough for a
 writer no lock holds back, while one that waits for the group's lock waits for its commit instead."""
@@ -1037,7 +1037,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
         model = self.books[database]
         self.changed.add(database)
         EXPLORED.commands += 1
-        # spec.md#storage: before its n-th retry the store waits 2^(n-1) ms (the seed-43 sample's
+        # spec.md#database: before its n-th retry the store waits 2^(n-1) ms (the seed-43 sample's
         # survivor sql.py 571 waited 3^(n-1): 29.5 s in all instead of 1 s, at ten retries).
         backoff_s = 0.001 * (2 ** min(times, SPEC_RETRIES_MAX) - 1)
         with contextlib.closing(open_store(database)) as store:
@@ -1189,7 +1189,7 @@ def under_a_group(
     """`group` through `writer`, with `opening` through `other` inside the group's transaction: after
     its first lock, or (`between`) after its lock of the opened account alone; then `again` through
     `other`, after the group's next statement (or after the group, if it had none). The answers; the
-    opening's is an error if it waited for the group (spec.md#storage: writers on different accounts
+    opening's is an error if it waited for the group (spec.md#database: writers on different accounts
     never wait for each other), and [] if it never ran.
 
     The opening runs in a thread of its own and is waited for: run in this thread, an opening that
