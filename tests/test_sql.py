@@ -651,6 +651,20 @@ def test_open_store__a_folder_that_does_not_exist_is_named(tmp_path: Path) -> No
     assert not missing.exists()
 
 
+def test_open_store__refuses_a_file_sqlite_will_not_keep_a_write_ahead_log_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where SQLite cannot share memory between connections (some network file systems), it answers
+    `PRAGMA journal_mode=WAL` with the mode it kept. spec.md#database: the store refuses to run
+    without WAL (readers never wait for the writer), in one line that names what SQLite kept."""
+    monkeypatch.setattr(ppk.adapters.sql, "_journal_mode_wal", lambda cursor, timeout_s: "delete")
+    with pytest.raises(DatabaseError) as refused:
+        open_store(str(tmp_path / "ppk.db"))
+    message = one_line(refused)
+    assert "would not keep a write-ahead log with synchronous=FULL" in message
+    assert "(journal_mode=delete, synchronous=2)" in message
+
+
 # --- Paging ----------------------------------------------------------------------------------------
 
 
