@@ -210,6 +210,15 @@ def _journal_mode_wal(cursor: Any, timeout_s: float) -> str:
             time.sleep(0.005)
 
 
+def _durability(cursor: Any, timeout_s: float) -> tuple[str, int]:
+    """What SQLite keeps on this connection, asked for a write-ahead log and synchronous=FULL: the
+    journal mode it answers with (the one the file keeps, where it cannot keep a write-ahead log) and
+    the synchronous level."""
+    mode = _journal_mode_wal(cursor, timeout_s)
+    cursor.execute("PRAGMA synchronous=FULL")
+    return mode, cursor.execute("PRAGMA synchronous").fetchone()[0]
+
+
 def _sqlite_engine(url: URL) -> Engine:
     path = Path(url.database or "")
     if not path.parent.is_dir():
@@ -223,9 +232,7 @@ def _sqlite_engine(url: URL) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            mode = _journal_mode_wal(cursor, timeout_s)
-            cursor.execute("PRAGMA synchronous=FULL")
-            synchronous = cursor.execute("PRAGMA synchronous").fetchone()[0]
+            mode, synchronous = _durability(cursor, timeout_s)
         finally:
             cursor.close()
         # FULL (2): a commit is synced to disk before it returns; WAL lets readers run beside the writer.

@@ -163,9 +163,12 @@ URL_OPTIONS: Final = (
 """What may follow a sqlite:/// URL's path: SQLite's and pysqlite's options, and a `?` they drop."""
 
 NO_WRITE_AHEAD_LOG: Final = "SQLite would not keep a write-ahead log with synchronous=FULL here"
-JOURNAL_MODES: Final = ("delete", "truncate", "persist", "memory", "off")
-"""What SQLite answers `PRAGMA journal_mode=WAL` with where it cannot keep a write-ahead log: the mode
-the file keeps (each sorts before "wal")."""
+NOT_DURABLE: Final = st.tuples(
+    st.sampled_from(["delete", "truncate", "persist", "memory", "off", "wal"]), st.sampled_from([0, 1, 2, 3])
+).filter(lambda answer: answer != ("wal", 2))
+"""What SQLite could answer, asked for a write-ahead log and synchronous=FULL, where it cannot keep
+them: the journal mode the file keeps (each sorts before "wal") and a synchronous level (OFF, NORMAL,
+FULL, EXTRA), any pair but WAL with FULL."""
 
 NOT_DATABASES: Final = (b"hello", b"PK\x03\x04" + bytes(1_000), b"SQLite format 2\x00" + bytes(100))
 """Files that are no database: a text, a zip's first bytes, a header one version off."""
@@ -750,25 +753,29 @@ class StoreWorldMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.postgres_url is None and bool(self.books))
     @rule(
         data=st.data(),
-        mode=st.sampled_from(JOURNAL_MODES),
+        kept=NOT_DURABLE,
         how=st.sampled_from(["to write", "to read", "to upgrade"]),
     )
-    def a_file_system_without_a_write_ahead_log(self, data: st.DataObject, mode: str, how: str) -> None:
+    def a_file_system_without_a_write_ahead_log(
+        self, data: st.DataObject, kept: tuple[str, int], how: str
+    ) -> None:
         """spec.md#database: SQLite keeps a write-ahead log only where its connections can share
         memory; elsewhere (some network file systems) it answers `PRAGMA journal_mode=WAL` with the
-        mode the file keeps, and the store refuses to run: one line naming that mode, however the
-        database is opened, and nothing written. Every file system here shares memory, so the answer
-        is stood in for. (The seed-61 sample's sql.py 232, `>` for `!=`, ran on every such mode.)"""
+        mode the file keeps. Without that log, or without synchronous=FULL, the store refuses to run:
+        one line naming both, however the database is opened, and nothing written. Every file system
+        here shares memory, so SQLite's answers are stood in for. (The seed-61 sample's sql.py 232,
+        `>` for `!=`, ran on every mode but WAL.)"""
         database = data.draw(st.sampled_from(sorted(self.books)), label="database")
         before = self.files()
+        mode, synchronous = kept
 
-        def answer(_cursor: Any, _timeout_s: float) -> str:
-            return mode
+        def answer(_cursor: Any, _timeout_s: float) -> tuple[str, int]:
+            return kept
 
-        with unittest.mock.patch.object(sql_module, "_journal_mode_wal", answer):
+        with unittest.mock.patch.object(sql_module, "_durability", answer):
             refusal = refusal_opening(database, how)
-        expected = f"{database!r}: {NO_WRITE_AHEAD_LOG} (journal_mode={mode}, synchronous=2); put the "
-        check(refusal.startswith(expected), f"{database} under journal_mode={mode}, {how}: {refusal!r}")
+        expected = f"{database!r}: {NO_WRITE_AHEAD_LOG} (journal_mode={mode}, synchronous={synchronous}); "
+        check(refusal.startswith(expected), f"{database} keeping {kept}, {how}: {refusal!r}")
         check(self.files() == before, f"{database}, {how}: files changed: {before} -> {self.files()}")
         EXPLORED.outcomes["world: a file system without a write-ahead log"] += 1
 

@@ -657,7 +657,7 @@ def test_open_store__refuses_a_file_sqlite_will_not_keep_a_write_ahead_log_for(
     """Where SQLite cannot share memory between connections (some network file systems), it answers
     `PRAGMA journal_mode=WAL` with the mode it kept. spec.md#database: the store refuses to run
     without WAL (readers never wait for the writer), in one line that names what SQLite kept."""
-    monkeypatch.setattr(ppk.adapters.sql, "_journal_mode_wal", lambda cursor, timeout_s: "delete")
+    monkeypatch.setattr(ppk.adapters.sql, "_durability", lambda cursor, timeout_s: ("delete", 2))
     with pytest.raises(DatabaseError) as refused:
         open_store(str(tmp_path / "ppk.db"))
     message = one_line(refused)
