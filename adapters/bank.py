@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
-BUSY_TIMEOUT_S: Final = 60.0
+from ppk.adapters.sql import busy_timeout_s
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS transfers (
@@ -31,8 +31,9 @@ class SqliteBank:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        # isolation_level=None: ppk says when transactions begin (BEGIN IMMEDIATE, below).
-        self._connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        # isolation_level=None: ppk says when transactions begin (BEGIN IMMEDIATE, below). Two
+        # dispatchers queue at the bank's lock as at the store's: $PPK_BUSY_TIMEOUT, 60 s unset.
+        self._connection = sqlite3.connect(self.path, timeout=busy_timeout_s(), isolation_level=None)
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=FULL")
         self._connection.execute(_SCHEMA)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
-import math
 import os
 import re
 import shutil
@@ -75,7 +74,12 @@ from ppk.kernel.state import (
 )
 from ppk.stateful_tests.machines import EXPLORED, check
 from ppk.stateful_tests.postgres import free_port
-from ppk.stateful_tests.sql_machines import SqlDatabases, empty_database
+from ppk.stateful_tests.sql_machines import (
+    SPEC_BUSY_TIMEOUT_MAX_S,
+    SqlDatabases,
+    busy_timeout_by_the_words,
+    empty_database,
+)
 
 OLDER: Final = "0001"
 """The schema version an older database is at: the first of ppk's migrations."""
@@ -86,10 +90,6 @@ SPEC_RETRIES_MAX: Final = 10
 not sql.py's). The machine keeps the store's own: the back-off before them is counted, not slept."""
 BUSY_TIMEOUT: Final = "0.05"
 """$PPK_BUSY_TIMEOUT while another writer holds the lock: how long a writer waits before it gives up."""
-SPEC_BUSY_TIMEOUT_S: Final = 60.0
-"""spec.md#database: how long a writer waits for another's lock when $PPK_BUSY_TIMEOUT is unset."""
-SPEC_BUSY_TIMEOUT_MAX_S: Final = 86_400.0
-"""spec.md#database: the most $PPK_BUSY_TIMEOUT may say, a day (the spec's number, not sql.py's)."""
 CLOCK_SLACK_S: Final = 0.001
 """How much less than the busy timeout a wait may measure: SQLite counts it in whole milliseconds."""
 RACE_TIMEOUT_S: Final = 60.0
@@ -192,19 +192,6 @@ USERS: Final = st.text("abcdefgh", min_size=1, max_size=6)
 PASSWORDS: Final = st.text("BCDFGHJKMNPQRSTVWXZ23456789", min_size=6, max_size=12)
 HOSTS: Final = st.sampled_from(["127.0.0.1", "db.example", "localhost"])
 SCHEMES: Final = st.sampled_from(["postgresql", "postgres", "postgresql+psycopg"])
-
-
-def busy_timeout_by_the_words(text: str | None) -> float | None:
-    """spec.md#database: the seconds $PPK_BUSY_TIMEOUT says (`text`; None when unset), or None if
-    it must be refused: unset or blank, the default of 60; else a decimal number (as Python reads one)
-    from 0 to a day. Written from the rule, not from sql.py's code."""
-    if text is None or not text.strip():
-        return SPEC_BUSY_TIMEOUT_S
-    try:
-        seconds = float(text)
-    except ValueError:
-        return None
-    return seconds if not math.isnan(seconds) and 0.0 <= seconds <= SPEC_BUSY_TIMEOUT_MAX_S else None
 
 
 class _BoundedWaits:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from ppk.adapters import sql
 from ppk.adapters.sql import busy_timeout_s, database_url, shown_url
 from ppk.adapters.store import DatabaseError
-from ppk.stateful_tests.sql_world import SPEC_BUSY_TIMEOUT_MAX_S, busy_timeout_by_the_words
+from ppk.stateful_tests.sql_machines import SPEC_BUSY_TIMEOUT_MAX_S, busy_timeout_by_the_words
 
 MARK = "Zq"
 """Every drawn password starts with it, and nothing else drawn holds it: where it shows, the password

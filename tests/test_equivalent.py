@@ -122,18 +122,18 @@ def test_a_stale_row_is_found_and_fix_moves_it_to_the_one_line_that_reads_so(
     equivalent: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     line = "BUSY_TIMEOUT_S: Final = 60.0"
-    row = next(n for n, text in enumerate(equivalent.here("adapters/bank.py"), 1) if text == line)
+    row = next(n for n, text in enumerate(equivalent.here("adapters/sql.py"), 1) if text == line)
     listing = tmp_path / "equivalent.txt"
     mutated = "BUSY_TIMEOUT_S: Final = 61.0"
     listing.write_text(
-        f"# a comment\nadapters/bank.py:{row + 5}:24 NumberReplacer  `{line}` → `{mutated}`  60 or 61 s\n",
+        f"# a comment\nadapters/sql.py:{row + 5}:24 NumberReplacer  `{line}` → `{mutated}`  60 or 61 s\n",
         encoding="utf-8",
     )
     monkeypatch.setattr(equivalent, "LIST", listing)
-    stale = f"adapters/bank.py:{row + 5} does not read `{line}`"
+    stale = f"adapters/sql.py:{row + 5} does not read `{line}`"
     assert equivalent.problems() == [f"equivalent.txt:2: {stale} (row {row} does: --fix moves it there)"]
     assert equivalent.problems(fix=True) == []
-    assert f"adapters/bank.py:{row}:24 " in listing.read_text(encoding="utf-8")
+    assert f"adapters/sql.py:{row}:24 " in listing.read_text(encoding="utf-8")
     assert equivalent.problems() == []
 
 
