@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from ppk.adapters import audit as audit_module
 from ppk.adapters import schema
 from ppk.adapters import sql as sql_module
-from ppk.adapters.audit import EMPTY_DIGEST, Finding, Report, audit
+from ppk.adapters.audit import CHECKS, EMPTY_DIGEST, Finding, Report, audit
 from ppk.adapters.bank import SqliteBank, TransferRefusedError
 from ppk.adapters.chain import DIGEST_PREFIX, digest_root, root_from_path
 from ppk.adapters.sql import BUSY_TIMEOUT_ENV, SqlStore, is_postgresql, open_store
@@ -101,6 +101,20 @@ DELETE_CHECKPOINT: Final = delete(schema.checkpoints).where(
 )
 AUDITOR: Final = "ppk_auditor"
 """The PostgreSQL role of an auditor who may read ppk's tables and write none."""
+
+
+def in_the_order_of_audit_md(finding: Finding) -> tuple[bool, str, bool, int, int]:
+    """docs/audit.md §4's order of a report's findings: those about no one account first, then by
+    account id; within an account, its whole ledger's before its entries', by position; at one
+    place, by check in the order of the table (CHECKS, which tests/test_docs.py holds to it)."""
+    at = finding.position
+    return (
+        finding.account is not None,
+        finding.account or "",
+        at is not None,
+        at or 0,
+        CHECKS.index(finding.check),
+    )
 
 
 def checkpoints(engine: Engine) -> set[tuple[Any, ...]]:
@@ -568,6 +582,10 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
     ) -> None:
         name = f"{forged.name} of {account_id!r}"
         check(not report.clean, f"{name}: the audit says the books are clean: `ppk audit` would exit 0")
+        check(
+            list(report.findings) == sorted(report.findings, key=in_the_order_of_audit_md),
+            f"{name}: the findings are not in docs/audit.md §4's order: {report.findings}",
+        )
         check(
             {finding.account for finding in report.findings} <= {account_id, None},
             f"{name}: {report.findings}",

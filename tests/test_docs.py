@@ -101,3 +101,19 @@ def test_apply__then_show_print_the_shipped_output(tmp_path: Path) -> None:
     shown = subprocess.run(["ppk", "show", "--json"], cwd=tmp_path, capture_output=True, check=False)
     assert (shown.returncode, shown.stderr) == (0, b"")
     assert applied.stdout.splitlines(keepends=True) + shown.stdout.splitlines(keepends=True) == shipped
+
+
+def test_audit_md__its_table_of_checks_is_the_order_a_report_lists_them() -> None:
+    from ppk.adapters.audit import CHECKS
+
+    text = (ROOT / "docs" / "audit.md").read_text(encoding="utf-8")
+    table = text[text.index("| check | finding when |") : text.index("The audit reads the whole database")]
+    named = re.findall(r"^\| `(\w+)`(?: … `(\w+)`)? \|", table, flags=re.MULTILINE)
+    checks: list[str] = []
+    for first, last in named:
+        if last:  # `I1` … `I10`
+            checks += [f"I{n}" for n in range(int(first[1:]), int(last[1:]) + 1)]
+        else:
+            checks.append(first)
+    assert [*checks, "expect"] == list(CHECKS)
+    assert "by check, in the order of the table above, and `expect` last" in text
