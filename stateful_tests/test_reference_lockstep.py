@@ -797,6 +797,20 @@ def test_a_line_at_the_length_limit_ends_any_way_anywhere(over: int, after: byte
     assert_lockstep(after + padded(LINE_BYTES_MAX + over) + ending)
 
 
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+@pytest.mark.parametrize("after", [b"", b"\xef\xbb\xbf"], ids=["first", "after_bom"])
+@pytest.mark.parametrize("over", range(-3, 3))
+def test_a_first_line_at_the_length_limit_leaves_the_next_its_number(
+    over: int, after: bytes, ending: bytes
+) -> None:
+    """A first line of 1 MiB, a byte or three either side, after a BOM or not, then a line that is a
+    command: that command is line 2. (The seed-67 sample's jsonl.py 116, a first read with room for
+    one byte less, left the `\n` of a line of 1 MiB + 1 after a BOM for a blank line of its own and
+    the last byte of one of 1 MiB + 2 for another: every later line's number was one more. The cases
+    above end the input with that line, so no number followed it.)"""
+    assert_lockstep(after + padded(LINE_BYTES_MAX + over) + ending + FUND_A + b"\n")
+
+
 @pytest.mark.parametrize("over", [0, 1, 200_000])
 def test_a_line_decoded_alone_holds_the_length_limit(over: int) -> None:
     """`decode_line`, which the machines and a backend call on a line they hold whole, without the
