@@ -672,6 +672,19 @@ def busy_timeout_by_the_words(text: str | None) -> float | None:
     return seconds if not math.isnan(seconds) and 0.0 <= seconds <= SPEC_BUSY_TIMEOUT_MAX_S else None
 
 
+def waits_the_busy_timeout(waits_ms: int, timeout: str | None, named: str) -> None:
+    """spec.md#database: a SQLite connection, the store's or the demo bank's, waits for another
+    writer's lock $PPK_BUSY_TIMEOUT seconds (`timeout`; None when unset), or 60 when it is unset or
+    blank. `waits_ms` is what the connection answers to `PRAGMA busy_timeout`: SQLite holds it in
+    whole milliseconds, as Python's sqlite3 gives it, the seconds times 1,000 truncated. No machine
+    can wait a minute, so the machines ask the connection."""
+    seconds = busy_timeout_by_the_words(timeout)
+    check(
+        seconds is not None and waits_ms == int(seconds * 1000),
+        f"{named} under ${BUSY_TIMEOUT_ENV}={timeout!r} waits {waits_ms} ms for a lock, not {seconds} s",
+    )
+
+
 class SqliteBankGateway:
     """The demo's bank, `ppk dispatch`'s default (adapters/bank.py): a SQLite file with one row per
     payout id transferred, which moves a repeated transfer once and refuses another amount under an
@@ -683,17 +696,10 @@ class SqliteBankGateway:
         self.the_bank_waits_the_busy_timeout()
 
     def the_bank_waits_the_busy_timeout(self) -> None:
-        """spec.md#database: two `ppk dispatch` at once queue at the bank's file as at the store's,
-        $PPK_BUSY_TIMEOUT seconds, 60 when unset (asked of the connection, in whole
-        milliseconds: no machine waits a minute). (The seed-61 sample's bank.py 15, a wait of 61 s,
-        passed every machine.)"""
-        timeout = os.environ.get(BUSY_TIMEOUT_ENV)
-        seconds = busy_timeout_by_the_words(timeout)
+        """spec.md#database: two `ppk dispatch` at once queue at the bank's file as at the store's.
+        (The seed-61 sample's bank.py 15, a wait of 61 s, passed every machine.)"""
         waits_ms = self.bank._connection.execute("PRAGMA busy_timeout").fetchone()[0]
-        check(
-            seconds is not None and waits_ms == int(seconds * 1000),
-            f"the bank under ${BUSY_TIMEOUT_ENV}={timeout!r} waits {waits_ms} ms for a lock, not {seconds} s",
-        )
+        waits_the_busy_timeout(waits_ms, os.environ.get(BUSY_TIMEOUT_ENV), "the bank")
 
     def send(self, payout_id: str, amount_minor: int) -> None:
         self.bank.send(payout_id, amount_minor)
