@@ -7,6 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from ppk.adapters.audit import CHECKS
+
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "docs" / "spec.md"
 
@@ -104,8 +106,6 @@ def test_apply__then_show_print_the_shipped_output(tmp_path: Path) -> None:
 
 
 def test_audit_md__its_table_of_checks_is_the_order_a_report_lists_them() -> None:
-    from ppk.adapters.audit import CHECKS
-
     text = (ROOT / "docs" / "audit.md").read_text(encoding="utf-8")
     table = text[text.index("| check | finding when |") : text.index("The audit reads the whole database")]
     named = re.findall(r"^\| `(\w+)`(?: … `(\w+)`)? \|", table, flags=re.MULTILINE)
