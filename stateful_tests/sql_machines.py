@@ -29,7 +29,7 @@ from ppk.adapters import schema
 from ppk.adapters import sql as sql_module
 from ppk.adapters.audit import CHECKS, EMPTY_DIGEST, Finding, Report, audit
 from ppk.adapters.bank import SqliteBank, TransferRefusedError
-from ppk.adapters.chain import DIGEST_PREFIX, digest_root, root_from_path
+from ppk.adapters.chain import DIGEST_PREFIX, audit_path, digest_root, root_from_path
 from ppk.adapters.sql import BUSY_TIMEOUT_ENV, SqlStore, is_postgresql, open_store
 from ppk.adapters.store import Store
 from ppk.kernel.state import ACCOUNT_CHARS_MAX, Command, Decision
@@ -293,6 +293,21 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
                     or root_from_path(hashed, wrong, report.proof.size, path) != root,
                     f"the proof of {proved!r} verifies at index {wrong} of {report.proof.size} too",
                 )
+            # adapters/chain.py, as a backend calls it on the same books: the proof's path for its leaf,
+            # and an IndexError for one outside the tree, as its docstring says (the seed-71 sample's
+            # chain.py 63, `<=`, gave a path for the leaf one past the last).
+            leaves = [
+                self.leaf(one, len(its), self.head(one, its)) for one, its in sorted(stored.items()) if its
+            ]
+            check(
+                audit_path(leaves, report.proof.index) == path, f"audit_path of {proved!r} is not the proof's"
+            )
+            for outside in (-1, len(leaves)):
+                try:
+                    audit_path(leaves, outside)
+                except IndexError:
+                    continue
+                raise AssertionError(f"audit_path gave a path for leaf {outside} of {len(leaves)}")
         self.digest = report.digest
         self.covered = {account_id: len(entries) for account_id, entries in stored.items()}
         # What `ppk audit` says it read (survivor audit.py:370 counted one entry less).
