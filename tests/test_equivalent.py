@@ -43,6 +43,24 @@ def test_each_entry_of_the_adapters_is_anchored(equivalent: ModuleType) -> None:
     assert any(entry.module.startswith("adapters/") for entry in equivalent.entries())
 
 
+def test_no_mutant_is_listed_twice(equivalent: ModuleType) -> None:
+    """Session a runs a listed mutant all the same, and one listed again when a sample draws it a
+    second time would count twice in what the list says (jsonl.py 310 was, from the seed-61 sample,
+    and four of the seed-71 sample's six were, for an hour)."""
+    seen: dict[tuple[object, ...], int] = {}
+    twice = []
+    for n, entry in enumerate(equivalent.entries(), 1):
+        mutant = (entry.module, entry.row, entry.column, entry.operator, entry.occurrence)
+        mutant += (
+            entry.original and equivalent._bare(entry.original),
+            entry.mutated and equivalent._bare(entry.mutated),
+        )
+        if mutant in seen:
+            twice.append(f"entries {seen[mutant]} and {n}: {entry.module}:{entry.row} {entry.operator}")
+        seen.setdefault(mutant, n)
+    assert twice == []
+
+
 def test_an_entry_is_placed_on_its_own_line_of_several_alike_wherever_they_moved(
     equivalent: ModuleType,
 ) -> None:
