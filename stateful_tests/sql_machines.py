@@ -350,6 +350,53 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
         check(report.recorded == there, f"recorded {report.recorded}, and the checkpoint is there: {there}")
         EXPLORED.outcomes[f"audit: a reader's, its checkpoint there: {there}"] += 1
 
+    @rule(inserting=st.booleans())
+    def two_audits_record_at_once(self, inserting: bool) -> None:
+        """docs/audit.md §3: two audits of the same books record their checkpoint at once; each says
+        it is recorded, and it is there once, as the books are. The other audit runs whole, and
+        commits, when this one is about to write: before its write transaction reads for the
+        checkpoint again (on SQLite, before its BEGIN IMMEDIATE: after it, the other would wait for
+        the lock), or, on PostgreSQL, after that read and before its insert, which then breaks the
+        key (the seed-73 sample's audit.py 509, `return False` there, said "not recorded" of the
+        checkpoint the other audit had recorded: no machine raced two audits)."""
+        assert isinstance(self.store, SqlStore)
+        engine = self.store.engine
+        inserting = inserting and is_postgresql(engine)
+        digest = audit(engine, record=False).digest
+        with engine.begin() as connection:
+            connection.execute(DELETE_CHECKPOINT, {"digest": digest})
+        started: list[bool] = []
+        other: list[Report] = []
+
+        def the_other_audit_first(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if started or not connection.get_execution_options().get("ppk_write", False):
+                return
+            if inserting and not statement.lstrip().upper().startswith("INSERT INTO CHECKPOINTS"):
+                return
+            started.append(True)  # the other audit's own statements pass by
+            other.append(audit(engine))
+
+        event.listen(engine, "before_cursor_execute", the_other_audit_first)
+        try:
+            report = audit(engine)
+        finally:
+            event.remove(engine, "before_cursor_execute", the_other_audit_first)
+        books = {account_id: len(self.stored_entries(account_id)) for account_id in self.store.account_ids()}
+        check(
+            bool(other) == bool(books),
+            f"the other audit ran: {bool(other)}; the books have {len(books)} accounts",
+        )
+        for which, one in (("this", [report]), ("the other", other)):
+            for each in one:
+                check(each.findings == () and each.digest == digest, f"{which} audit: {each}")
+                check(each.recorded, f"{which} audit says its checkpoint, there, is not recorded")
+        with engine.connect() as connection:
+            rows = sorted(tuple(row) for row in connection.execute(CHECKPOINT_OF, {"digest": digest}))
+        recorded = sorted((account_id, digest, length) for account_id, length in books.items())
+        check(rows == recorded, f"the checkpoint of two audits at once is {rows}, not {recorded}")
+        when = "its insert" if inserting else "its write transaction"
+        EXPLORED.outcomes[f"audit: two at once, the other before {when}"] += bool(books)
+
     @rule(case=st.sampled_from(UNVOUCHED))
     def the_audit_says_what_it_cannot_vouch_for(self, case: str) -> None:
         """docs/audit.md §3, §4: asked of a digest that is not one, of one this database never recorded,
