@@ -242,14 +242,38 @@ def _sqlite_engine(url: URL) -> Engine:
                 f"(journal_mode={mode}, synchronous={synchronous}); put the database on a local disk"
             )
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        # A writer takes the write lock at once, so that it queues (busy timeout) before it reads
-        # anything it will write from; a reader takes no lock at all (WAL).
-        writes = connection.get_execution_options().get("ppk_write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
-
+    event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A writer takes the write lock at once, so that it queues (busy timeout) before it reads
+    # anything it will write from; a reader takes no lock at all (WAL).
+    writes = connection.get_execution_options().get("ppk_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def engine_problem(engine: Engine) -> str | None:
+    """Why a store may not run on this engine, or None: ppk runs on SQLite set up by `make_engine`
+    (a write-ahead log, synchronous=FULL, its busy timeout, a writer's BEGIN IMMEDIATE) and on
+    PostgreSQL driven by psycopg 3, whose errors it reads, in calls that wait for their answer."""
+    dialect = engine.dialect
+    if dialect.name == "sqlite":
+        if event.contains(engine, "begin", _sqlite_begin):
+            return None
+        return (
+            "a SQLite engine ppk did not make: it would write without BEGIN IMMEDIATE, a write-ahead "
+            "log or synchronous=FULL; make it with ppk.adapters.sql.make_engine, or use open_store"
+        )
+    if is_postgresql(engine):
+        if dialect.driver == "psycopg" and not dialect.is_async:
+            return None
+        driver = f"{dialect.driver} (async)" if dialect.is_async else dialect.driver
+        return (
+            f"a PostgreSQL engine driven by {driver}: ppk drives PostgreSQL with psycopg 3, not async "
+            "(postgresql+psycopg://)"
+        )
+    return f"a {dialect.name} engine: ppk stores in SQLite or PostgreSQL"
 
 
 # --- Schema versions -------------------------------------------------------------------------------
@@ -560,6 +584,9 @@ class SqlStore:
     """The `Store` protocol on a SQL database; `execute_many` commits a group of commands at once."""
 
     def __init__(self, engine: Engine) -> None:
+        problem = engine_problem(engine)
+        if problem is not None:
+            raise DatabaseError(f"{shown_url(engine.url)}: {problem}")
         self.engine = engine
         self._writer = engine.execution_options(ppk_write=True)
         self._postgresql = is_postgresql(engine)

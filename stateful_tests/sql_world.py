@@ -43,10 +43,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
+import psycopg
 from alembic import command as alembic_command
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.exc import OperationalError
 
 from ppk.adapters import sql as sql_module
@@ -55,6 +56,7 @@ from ppk.adapters.sql import (
     BUSY_TIMEOUT_ENV,
     SqlStore,
     database_url,
+    make_engine,
     open_store,
     shown_url,
     upgrade_database,
@@ -193,6 +195,18 @@ USERS: Final = st.text("abcdefgh", min_size=1, max_size=6)
 PASSWORDS: Final = st.text("BCDFGHJKMNPQRSTVWXZ23456789", min_size=6, max_size=12)
 HOSTS: Final = st.sampled_from(["127.0.0.1", "db.example", "localhost"])
 SCHEMES: Final = st.sampled_from(["postgresql", "postgres", "postgresql+psycopg"])
+
+OWN_SQLITE: Final = "SQLite's, not make_engine's,"
+FOREIGN_ENGINES: Final = {
+    "MySQL's": ("mysql+pymysql", "a mysql engine: ppk stores in SQLite or PostgreSQL"),
+    "pg8000's": ("postgresql+pg8000", "driven by pg8000: ppk drives PostgreSQL with psycopg 3, not async"),
+    "psycopg's async": (
+        "postgresql+psycopg_async",
+        "driven by psycopg (async): ppk drives PostgreSQL with psycopg 3, not async",
+    ),
+    OWN_SQLITE: ("sqlite", "a SQLite engine ppk did not make"),
+}
+"""Engines a backend could make that ppk cannot keep books on: their scheme, and what the refusal says."""
 
 
 class _BoundedWaits:
@@ -799,6 +813,40 @@ class StoreWorldMachine(RuleBasedStateMachine):
                 f"{text}: the message does not name {user}@{host}: {message!r}",
             )
         EXPLORED.outcomes["world: a password hidden"] += 1
+
+    # --- A backend's own engine -------------------------------------------------------------------
+
+    @rule(data=st.data(), kind=st.sampled_from(sorted(FOREIGN_ENGINES)), user=USERS, password=PASSWORDS)
+    def a_backends_own_engine(self, data: st.DataObject, kind: str, user: str, password: str) -> None:
+        """spec.md#database: `SqlStore(engine)` refuses an engine ppk cannot keep books on, in one line
+        that names it and never its password, before anything is read or written (a SQLite engine's
+        file is not made); it takes `make_engine`'s engine, and a psycopg 3 engine a backend made
+        itself, and reads the books there."""
+        scheme, says = FOREIGN_ENGINES[kind]
+        path = self.new_path()
+        url = f"sqlite:///{path}" if kind == OWN_SQLITE else f"{scheme}://{user}:{password}@db.example/{user}"
+        engine = create_engine(url, module=None if kind == OWN_SQLITE else psycopg)
+        try:
+            SqlStore(engine).close()
+        except DatabaseError as error:
+            message = str(error)
+        else:
+            message = ""
+        finally:
+            engine.dispose()
+        check(says in message and "\n" not in message, f"{kind}: {message!r} does not say {says!r}")
+        check(password not in message, f"{kind}: the password is shown: {message!r}")
+        check(kind == OWN_SQLITE or f"{user}:***@db.example" in message, f"{kind}: {message!r}")
+        check(not Path(path).exists(), f"{kind}: the refused store made {path}")
+        database = data.draw(st.sampled_from(sorted(self.books)), label="database")
+        named = database_url(database)
+        own = create_engine(named) if type(self).postgres_url else make_engine(named)
+        store = SqlStore(own)
+        try:
+            self.same_books(store, self.books[database], f"{database} on a backend's own engine")
+        finally:
+            store.close()
+        EXPLORED.outcomes[f"world: {kind} engine refused"] += 1
 
     # --- Another writer ---------------------------------------------------------------------------
 

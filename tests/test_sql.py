@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, UniqueConstraint, event, inspect, text
+from sqlalchemy import Engine, UniqueConstraint, create_engine, event, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 import ppk.adapters.sql
@@ -640,6 +640,48 @@ def test_database_url__without_a_name_uses_the_environment_then_ppk_db(
     assert database_url("named.db").render_as_string() == "sqlite:///named.db"
     monkeypatch.delenv(DATABASE_ENV)
     assert database_url(None).render_as_string() == "sqlite:///ppk.db"
+
+
+@pytest.mark.parametrize(
+    ("url", "refusal"),
+    [
+        (
+            "mysql+pymysql://u:SECRET@h/db",
+            "'mysql://u:***@h/db': a mysql engine: ppk stores in SQLite or PostgreSQL",
+        ),
+        (
+            "postgresql+pg8000://u:SECRET@h/db",
+            "'postgresql://u:***@h/db': a PostgreSQL engine driven by pg8000: ppk drives PostgreSQL with "
+            "psycopg 3, not async (postgresql+psycopg://)",
+        ),
+        (
+            "postgresql+psycopg_async://u:SECRET@h/db",
+            "'postgresql://u:***@h/db': a PostgreSQL engine driven by psycopg (async): ppk drives "
+            "PostgreSQL with psycopg 3, not async (postgresql+psycopg://)",
+        ),
+    ],
+)
+def test_sql_store__refuses_an_engine_of_another_database_or_driver(url: str, refusal: str) -> None:
+    """A backend that builds its own engine: one ppk cannot keep books on is refused in one line, with
+    its password hidden (the DBAPI module is psycopg's, so that no driver need be installed to make it)."""
+    engine = create_engine(url, module=psycopg)
+    with pytest.raises(DatabaseError) as refused:
+        SqlStore(engine)
+    assert one_line(refused) == refusal
+
+
+def test_sql_store__refuses_a_sqlite_engine_ppk_did_not_make_and_takes_one_it_did(tmp_path: Path) -> None:
+    """A SQLite engine of plain `create_engine` would write without BEGIN IMMEDIATE, a write-ahead
+    log or synchronous=FULL: refused, and the file is not created; `make_engine`'s is taken."""
+    path = tmp_path / "ppk.db"
+    with pytest.raises(DatabaseError) as refused:
+        SqlStore(create_engine(f"sqlite:///{path}"))
+    assert one_line(refused) == (
+        f"{str(path)!r}: a SQLite engine ppk did not make: it would write without BEGIN IMMEDIATE, a "
+        "write-ahead log or synchronous=FULL; make it with ppk.adapters.sql.make_engine, or use open_store"
+    )
+    assert not path.exists()
+    SqlStore(make_engine(database_url(str(path)))).close()
 
 
 def test_open_store__a_folder_that_does_not_exist_is_named(tmp_path: Path) -> None:
