@@ -20,6 +20,7 @@ import hashlib
 import importlib.util
 import io
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -53,6 +54,7 @@ from ppk.kernel.state import (
     ConfirmPayout,
     Entry,
     Fund,
+    Funded,
     OpenAccount,
     Payout,
     RecordBalance,
@@ -132,6 +134,8 @@ OUTCOMES: Final = (
 )  # fmt: skip
 LENGTHS: Final = {"acme": 8, "beta": 6, "gamma": 5, "delta": 5, "Zed-9.x": 2}
 """Each account's ledger: its applied and refused commands, once each."""
+UNFOLDABLE: Final = "an entry the kernel can fold"
+"""What the audit expected where the kernel could not fold a stored entry."""
 
 
 def outcome(decision: Any) -> str:
@@ -508,7 +512,7 @@ def test_tamper__two_entries_swapped(
     else:
         # Folding the settlement breaks a contract of fold: the finding quotes the contract's words,
         # not the exception's repr (mutation survivor audit.py:237).
-        (unfoldable,) = (one for one in report.findings if one.expected == "an entry the kernel can fold")
+        (unfoldable,) = (one for one in report.findings if one.expected == UNFOLDABLE)
         assert unfoldable.position == 3
         assert not unfoldable.found.startswith(("ViolationError(", "AssertionError(")), unfoldable.found
 
@@ -850,6 +854,49 @@ def sqlite_books(tmp_path: Path) -> Iterator[tuple[str, SqlStore]]:
     store = written(database)
     yield database, store
     store.close()
+
+
+def test_cli__under_icontract_slow_a_forged_decision_is_unfoldable_in_its_contracts_words(
+    sqlite_books: tuple[str, SqlStore],
+) -> None:
+    """ICONTRACT_SLOW=1 (the CrossHair run's setting) gives `fold` its exact precondition, that an entry
+    is the decision of its command. The audit then cannot fold a forged decision: it says so at that
+    entry, in the contract's words and not icontract's `File …, line …` before them (the seed-79
+    sample's audit.py 242, `or` in that filter, quoted the location), and replays no further. Without
+    it the audit folds the forged entry and goes on to the projection it disagrees with."""
+    database, _store = sqlite_books
+    insider = Insider(database)
+    insider.drop_triggers()
+    forged = Applied(
+        command=Fund(id="f1", account="delta", amount_minor=2_500), events=(Funded(amount_minor=2_501),)
+    )
+    insider.run(
+        ("UPDATE ledger SET entry = :e WHERE account = 'delta' AND seq = 2", {"e": encode_entry(forged)})
+    )
+    slow = subprocess.run(
+        [*PPK, "audit", "--db", database, "--json"],
+        capture_output=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "ICONTRACT_SLOW": "1"},
+    )
+    fast = ppk("audit", "--db", database, "--json")
+    for done in (slow, fast):
+        assert (done.returncode, done.stderr) == (1, b"")
+    (unfoldable,) = (one for one in json.loads(slow.stdout)["findings"] if one["expected"] == UNFOLDABLE)
+    assert (unfoldable["account"], unfoldable["position"], unfoldable["check"]) == ("delta", 2, "decision")
+    assert unfoldable["found"].startswith("the entry is the decision of its command: "), unfoldable["found"]
+    # Where the replay stands: with ICONTRACT_SLOW, at the forged entry, no decision judged after it;
+    # without it, the forged entry folded (the kernel's decision expected there), and later ones judged.
+    slow_at = {one["position"] for one in json.loads(slow.stdout)["findings"] if one["check"] == "decision"}
+    fast_at = [
+        (one["position"], one["expected"])
+        for one in json.loads(fast.stdout)["findings"]
+        if one["check"] == "decision"
+    ]
+    assert slow_at == {2}, slow_at
+    assert any(at == 2 and expected.startswith("Applied(") for at, expected in fast_at), fast_at
+    assert any(at > 2 for at, _expected in fast_at), fast_at
 
 
 def test_cli__clean_is_exit_0_with_the_readable_report_and_the_proof_in_json(
