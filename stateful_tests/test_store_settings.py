@@ -127,6 +127,7 @@ TIMEOUTS = st.one_of(
     st.floats(min_value=-10.0, max_value=SECONDS_MAX + 10.0).map(repr),
     st.integers(SECONDS_MAX - 2, SECONDS_MAX + 2).map(str),
     st.text(alphabet="0123456789.-e ", max_size=50),
+    st.sampled_from(["1" * 41, "5 seconds, as the runbook of the operator says", " " + "9" * 39 + "0 "]),
 )
 
 
