@@ -9,6 +9,7 @@ of an entry in a run's source to the line it was written about.
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -179,3 +180,38 @@ def test_fix_moves_a_stale_row_to_the_same_one_of_several_alike_lines_as_at_head
     assert equivalent.problems(fix=True) == [
         f"equivalent.txt:1: adapters/sql.py:4 does not read `{line}` (rows [3, 6] do: set ROW by hand)"
     ]
+
+
+def test_score_names_the_tests_each_kill_failed_or_what_its_output_said(
+    equivalent: ModuleType, tmp_path: Path
+) -> None:
+    """score.py prints, beside each survivor of the model-checking suite that `tests/` killed, the
+    tests that kill failed: a test failing for another reason than the mutant (the seed-79 sample's
+    cluster test, beside another worker) must show before the kill is counted."""
+    spec = importlib.util.spec_from_file_location("score", ROOT / "bench" / "mutation" / "score.py")
+    assert spec is not None and spec.loader is not None
+    score = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(score)
+    database = tmp_path / "b.sqlite"
+    with sqlite3.connect(database) as connection:
+        connection.execute("create table mutation_specs (job_id, module_path, operator_name, occurrence)")
+        connection.execute("create table work_results (job_id, test_outcome, output)")
+        two_failed = (
+            "x\nFAILED tests/test_a.py::test_one - AssertionError: no\nERROR tests/test_b.py\n1 failed"
+        )
+        runs = [
+            ("1", "adapters/a.py", "op", 0, "KILLED", two_failed),
+            ("2", "adapters/a.py", "op", 1, "KILLED", "timeout"),
+            ("3", "adapters/a.py", "op", 2, "SURVIVED", "FAILED tests/test_c.py::test_not_a_kill"),
+            ("4", "adapters/b.py", "op", 0, "KILLED", ""),
+        ]
+        for job, module, operator, occurrence, outcome, output in runs:
+            connection.execute(
+                "insert into mutation_specs values (?, ?, ?, ?)", (job, module, operator, occurrence)
+            )
+            connection.execute("insert into work_results values (?, ?, ?)", (job, outcome, output))
+    assert score.failing_tests(database) == {
+        ("adapters/a.py", "op", 0): ["FAILED tests/test_a.py::test_one", "ERROR tests/test_b.py"],
+        ("adapters/a.py", "op", 1): ["timeout"],
+        ("adapters/b.py", "op", 0): ["no output"],
+    }

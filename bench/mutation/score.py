@@ -15,6 +15,9 @@ per module, and for all modules together the stratified estimate (each module we
 count of non-equivalent mutants) with a normal interval on Agresti-Coull's adjusted proportions (so
 that a module where every sampled mutant was killed still counts as uncertain), finite population
 corrected.
+
+Each survivor of the model-checking suite that `tests/` killed is printed with the tests it failed:
+read them before counting the kill.
 """
 
 from __future__ import annotations
@@ -46,6 +49,24 @@ def outcomes(database: Path) -> dict[Key, tuple[str, int, int, str]]:
             (module, operator, occurrence): (outcome, row, column, diff or "")
             for module, operator, occurrence, outcome, row, column, diff in connection.execute(query)
         }
+
+
+def failing_tests(database: Path) -> dict[Key, list[str]]:
+    """Each killed mutant of a session: the tests its run failed (pytest's FAILED and ERROR lines), or
+    what its output said instead (a timeout has no test). A kill must be read before it is counted:
+    a test that failed for another reason than the mutant kills it all the same (the seed-79 sample's
+    session b counted a cluster test that compared /tmp before and after, beside another worker)."""
+    query = (
+        "select m.module_path, m.operator_name, m.occurrence, r.output "
+        "from mutation_specs m join work_results r using(job_id) where r.test_outcome = 'KILLED'"
+    )
+    failed: dict[Key, list[str]] = {}
+    with sqlite3.connect(database) as connection:
+        for module, operator, occurrence, output in connection.execute(query):
+            lines = (output or "").splitlines()
+            tests = [line.split(" - ")[0] for line in lines if line.startswith(("FAILED ", "ERROR "))]
+            failed[(module, operator, occurrence)] = tests or [(lines[-1] if lines else "no output")[:100]]
+    return failed
 
 
 def run_source(work: Path) -> equivalent_list.Source:
@@ -179,7 +200,10 @@ def main(work: Path) -> int:
                 f"{suite} suite, every mutant of the modules (stratified estimate): "
                 f"{100 * estimate:.1f} % [{100 * low:.1f}, {100 * high:.1f}]"
             )
-    print("\nnot killed by the model-checking suite, and not listed as equivalent:")
+    failed = {name: failing_tests(work / f"{name}.sqlite") for name in sessions}
+    print(
+        "\nnot killed by the model-checking suite, and not listed as equivalent (with what each kill failed):"
+    )
     for key in sorted(every, key=lambda key: (key[0], every[key][1], every[key][2])):
         if key not in equivalent and not killed_by[key] & set(MODEL_CHECKING):
             diff = " | ".join(
@@ -189,6 +213,9 @@ def main(work: Path) -> int:
             )
             where = f"{key[0]}:{every[key][1]}:{every[key][2]} {key[1].split('/')[-1]}#{key[2]}"
             print(f"  {where} killed by {sorted(killed_by[key]) or '-'}: {diff}")
+            for name in sorted(killed_by[key]):
+                for test in failed[name].get(key, []):
+                    print(f"    {name}: {test}")
     for error in errors:
         print(f"error: {error}")
     return 1 if errors else 0
