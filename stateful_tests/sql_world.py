@@ -61,7 +61,7 @@ from ppk.adapters.sql import (
     shown_url,
     upgrade_database,
 )
-from ppk.adapters.store import DatabaseError, MemoryStore, Store
+from ppk.adapters.store import DATABASE_ENV, DatabaseError, MemoryStore, Store
 from ppk.kernel.state import (
     Account,
     Command,
@@ -569,14 +569,24 @@ class StoreWorldMachine(RuleBasedStateMachine):
         timeout = data.draw(TIMEOUT_TEXTS, label=f"${BUSY_TIMEOUT_ENV}")
         reading = data.draw(st.booleans(), label="only to read")
         named = f"sqlite:///{path}" if as_url else path
+        # Named by `--db`, with $PPK_DATABASE_URL naming another database that must go untouched, or
+        # by $PPK_DATABASE_URL alone (the seed-83 sample's sql.py 110, `and` for the second `or`,
+        # opened ppk.db where the variable named a database: no machine named one so).
+        by_environment = data.draw(st.booleans(), label=f"named by ${DATABASE_ENV}")
+        other = str(self.folder / "named-by-the-environment-not-opened.db")
         # No other connection holds a lock here (the seed-41 sample's sql.py:199 `and` waited out
         # the busy timeout on any error, a file that is no database's too).
-        with environment(BUSY_TIMEOUT_ENV, timeout), the_store_never_waits(f"opening {named}, no lock held"):
+        with (
+            environment(BUSY_TIMEOUT_ENV, timeout),
+            environment(DATABASE_ENV, named if by_environment else other),
+            the_store_never_waits(f"opening {named}, no lock held"),
+        ):
             try:
-                store: SqlStore | None = open_store(named, create=not reading)
+                store: SqlStore | None = open_store(None if by_environment else named, create=not reading)
                 refusal = ""
             except DatabaseError as error:
                 store, refusal = None, str(error)
+        check(not Path(other).exists(), f"{named}: ${DATABASE_ENV}'s database was opened, not --db's")
         if store is not None:
             try:
                 the_store_waits_its_busy_timeout(store, timeout, named)
