@@ -883,17 +883,14 @@ def test_cli__under_icontract_slow_a_forged_decision_is_unfoldable_in_its_contra
     fast = ppk("audit", "--db", database, "--json")
     for done in (slow, fast):
         assert (done.returncode, done.stderr) == (1, b"")
-    (unfoldable,) = (one for one in json.loads(slow.stdout)["findings"] if one["expected"] == UNFOLDABLE)
+    slow_findings, fast_findings = (json.loads(done.stdout)["findings"] for done in (slow, fast))
+    (unfoldable,) = (one for one in slow_findings if one["expected"] == UNFOLDABLE)
     assert (unfoldable["account"], unfoldable["position"], unfoldable["check"]) == ("delta", 2, "decision")
     assert unfoldable["found"].startswith("the entry is the decision of its command: "), unfoldable["found"]
     # Where the replay stands: with ICONTRACT_SLOW, at the forged entry, no decision judged after it;
     # without it, the forged entry folded (the kernel's decision expected there), and later ones judged.
-    slow_at = {one["position"] for one in json.loads(slow.stdout)["findings"] if one["check"] == "decision"}
-    fast_at = [
-        (one["position"], one["expected"])
-        for one in json.loads(fast.stdout)["findings"]
-        if one["check"] == "decision"
-    ]
+    slow_at = {one["position"] for one in slow_findings if one["check"] == "decision"}
+    fast_at = [(one["position"], one["expected"]) for one in fast_findings if one["check"] == "decision"]
     assert slow_at == {2}, slow_at
     assert any(at == 2 and expected.startswith("Applied(") for at, expected in fast_at), fast_at
     assert any(at > 2 for at, _expected in fast_at), fast_at

@@ -19,14 +19,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def equivalent() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("equivalent", ROOT / "bench" / "mutation" / "equivalent.py")
+def bench_module(name: str) -> ModuleType:
+    """A script of bench/mutation/, imported under its name (score.py imports equivalent.py so)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "mutation" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["equivalent"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def equivalent() -> ModuleType:
+    return bench_module("equivalent")
 
 
 def test_each_anchored_entry_s_row_reads_its_line_in_this_tree(equivalent: ModuleType) -> None:
@@ -188,10 +193,7 @@ def test_score_names_the_tests_each_kill_failed_or_what_its_output_said(
     """score.py prints, beside each survivor of the model-checking suite that `tests/` killed, the
     tests that kill failed: a test failing for another reason than the mutant (the seed-79 sample's
     cluster test, beside another worker) must show before the kill is counted."""
-    spec = importlib.util.spec_from_file_location("score", ROOT / "bench" / "mutation" / "score.py")
-    assert spec is not None and spec.loader is not None
-    score = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(score)
+    score = bench_module("score")
     database = tmp_path / "b.sqlite"
     with sqlite3.connect(database) as connection:
         connection.execute("create table mutation_specs (job_id, module_path, operator_name, occurrence)")
