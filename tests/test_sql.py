@@ -536,6 +536,15 @@ def test_open_store__refuses_a_database_of_two_schema_versions(url: str) -> None
     assert sorted(version_of(url)) == ["0001", "0002"]
 
 
+def test_open_store__names_five_of_a_databases_schema_versions(url: str) -> None:
+    """Seven version rows: the refusal counts them all and names the first five in sorted order."""
+    others = ", ".join(f"('{version}')" for version in ("c", "0004", "b", "0003", "a", "0001"))
+    url = ppk_database_then(url, f"INSERT INTO alembic_version VALUES {others}")
+    with pytest.raises(DatabaseError) as refused:
+        open_store(url)
+    assert "has 7 schema versions ('0001', '0002', '0003', '0004', 'a'), and" in one_line(refused)
+
+
 def test_open_store__refuses_a_database_that_is_not_ppks(url: str) -> None:
     """A database with tables and no ppk version is someone else's: opening and upgrading refuse it,
     and leave it untouched."""
