@@ -16,6 +16,7 @@ from ppk.adapters.store import MemoryStore
 from ppk.kernel import transitions
 from ppk.kernel.state import OpenAccount
 from ppk.stateful_tests import seed_variants
+from ppk.stateful_tests.faults import CrashPoint
 
 
 def test_check__explores_for_its_budget_and_reports_what_it_explored() -> None:
@@ -24,7 +25,16 @@ def test_check__explores_for_its_budget_and_reports_what_it_explored() -> None:
     assert "no counterexample found" in result.output
     assert "steps" in result.output
     assert "commands" in result.output
-    assert "crash points hit: after_" in result.output
+    # Which points a run of one second reaches depends on how fast it runs (a loaded machine reached
+    # no after_commit once): the line names each it hit, one of the machines' points, with its count.
+    hit = re.search(r"crash points hit: (.+)$", result.output, re.MULTILINE)
+    assert hit is not None, result.output
+    if hit[1] != "none":
+        points = dict(point.split(" ") for point in hit[1].split(", "))
+        known = {*CrashPoint, *(f"dispatch_{point}" for point in CrashPoint), "answer_lost", "restart"}
+        assert set(points) <= known, hit[1]
+        assert list(points) == sorted(points), hit[1]
+        assert all(int(count) > 0 for count in points.values()), hit[1]
     # Reported, not necessarily non-zero: Hypothesis's swarm testing may switch the forgery rule off in
     # every run of so short a budget (CI saw it happen). The ci-profile machine runs it every time.
     assert re.search(r"forgeries caught \d+ ", result.output)
