@@ -1159,6 +1159,38 @@ class StoreWorldMachine(RuleBasedStateMachine):
             self.same_books(store, model, f"{database}, after {times} rollbacks")
         EXPLORED.outcomes["world: rolled back, then run again"] += 1
 
+    @precondition(lambda self: self.postgres_url is not None and bool(self.readers))
+    @rule(command=COMMANDS)
+    def the_server_ends_every_connection(self, command: Command) -> None:
+        """spec.md#database: the server ends every connection to the database (a restart, an
+        administrator's `pg_terminate_backend`, a proxy's idle timeout) while stores are open: a store
+        open all along goes on at its next call, on a new connection, its answer and the books as the
+        model's (the seed-89 sweep: with `pool_pre_ping` off, it failed on the dead one)."""
+        database = type(self).postgres_url
+        assert database is not None
+        reader = self.readers[database]
+        # Each ended before the count goes on: pg_terminate_backend waits up to 10 s for the backend
+        # to exit (PostgreSQL 14 and later).
+        engine = make_engine(database_url(database))
+        try:
+            with engine.connect() as connection:
+                ended = connection.exec_driver_sql(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).scalar_one()
+        finally:
+            engine.dispose()
+        check(ended >= 1, f"the server ended {ended} connections: the reader's was not among them")
+        model = self.books[database]
+        self.changed.add(database)
+        EXPLORED.commands += 1
+        try:
+            decision: Decision | str = reader.execute(command)
+        except DatabaseError as error:
+            decision = str(error)
+        check(decision == model.execute(command), f"{command} on a new connection: {decision}")
+        EXPLORED.outcomes["world: every connection ended by the server, the stores went on"] += 1
+
 
 Decided = list[tuple[Command, Decision]]
 """A writer's commands, each with the answer it got, in the order it sent them."""
