@@ -763,7 +763,9 @@ def payout_row_forgeries(honest: Rows, account: Account, payouts: Sequence[Payou
 
 def account_row_forgeries(honest: Rows, account: Account, payouts: Sequence[Payout]) -> Iterator[SqlForgery]:
     """`tampering`'s forgeries of the stored account (spec.md#e6), written as its row and its active
-    loss's: the audit names the invariants each breaks, and the projection, never at an entry."""
+    loss's: the audit names the invariants each breaks, and the projection, never at an entry; a
+    `projection` finding names each figure the row holds otherwise, as it holds it (with `not`
+    before audit.py's test of no row in `_projection`, the audit named the whole account once)."""
     for forged in tampering.account_forgeries(account, payouts):
         if forged.payouts is not None:
             continue
@@ -775,12 +777,24 @@ def account_row_forgeries(honest: Rows, account: Account, payouts: Sequence[Payo
         rows = () if forged.account is None else (honest.account[0] | account_row(forged.account),)
         if rows == honest.account and sorted(losses, key=str) == sorted(honest.losses, key=str):
             continue  # nothing a row holds was changed
+        differ = [] if forged.account is None else _differing(account, forged.account)
         yield SqlForgery(
             name=f"account: {forged.name}",
             rows=_evolve_rows(honest, account=rows, losses=losses),
+            found=frozenset({(None, "projection")}),
             breaks=forged.breaks,
             whole=True,
+            says=tuple(f"{name} {value}" for name, value in differ),
         )
+
+
+def _differing(honest: Account, forged: Account) -> list[tuple[str, object]]:
+    """The figures of `forged` that differ from `honest`'s, by name, as `forged` holds them."""
+    return [
+        (field.name, getattr(forged, field.name))
+        for field in attrs.fields(Account)
+        if getattr(forged, field.name) != getattr(honest, field.name)
+    ]
 
 
 def chained_ledger(account_id: str, entries: Sequence[Entry]) -> tuple[list[dict[str, Any]], bytes]:
