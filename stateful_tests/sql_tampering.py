@@ -372,6 +372,16 @@ class _Forger:
         )
 
 
+def encoding_refusal(value: object, what: str) -> str:
+    """The words of the `ValueError` with which ppk's encoding refuses `value`, which holds `what`
+    no stored entry may: the encoding must not write it."""
+    try:
+        canonical_bytes(value)
+    except ValueError as error:
+        return str(error)
+    raise AssertionError(f"the encoding wrote {what}")
+
+
 def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
     """One entry's bytes replaced by bytes that are not an entry in the canonical encoding, each in one
     way (spec.md#encoding), its hash kept; the audit's `encoding` finding there must say exactly what
@@ -437,12 +447,7 @@ def entry_bytes_forgeries(honest: Rows) -> Iterator[SqlForgery]:
     for constant in ("NaN", "-Infinity"):
         # ppk's own encoding writes JSON, which has no such number (the seed-89 sample's canonical.py
         # 116, allow_nan=True, wrote them as they are).
-        try:
-            canonical_bytes(value | {"version": float(constant)})
-        except ValueError:
-            pass
-        else:
-            raise AssertionError(f"the encoding wrote {constant}")
+        encoding_refusal(value | {"version": float(constant)}, constant)
         yield forgery(
             middle,
             f"version {constant}",
@@ -525,13 +530,11 @@ def _entry_field_forgeries(forger: _Forger) -> Iterator[SqlForgery]:
         if lone:
             # ppk's own encoding refuses to write one, naming it (the seed-83 sample's canonical.py 119,
             # that except clause made another's, let UTF-8's UnicodeEncodeError through instead).
-            try:
-                canonical_bytes(value | {"command": command | {"id": character}})
-            except ValueError as error:
-                said = f"a stored string holds the lone surrogate {character!r}"
-                assert str(error) == said, f"encoding a lone surrogate: {error!r}, not {said!r}"
-            else:
-                raise AssertionError(f"the encoding wrote the lone surrogate {character!r}")
+            refusal = encoding_refusal(
+                value | {"command": command | {"id": character}}, f"the lone surrogate {character!r}"
+            )
+            said = f"a stored string holds the lone surrogate {character!r}"
+            assert refusal == said, f"encoding a lone surrogate: {refusal!r}, not {said!r}"
         yield forgery(
             middle,
             f"its command's id {character!r}, escaped",
