@@ -219,6 +219,10 @@ def _durability(cursor: Any, timeout_s: float) -> tuple[str, int]:
     return mode, cursor.execute("PRAGMA synchronous").fetchone()[0]
 
 
+_NEW_FILE: Final = "ppk_new_file"
+"""A SQLite connection's note that its file was not there before it connected."""
+
+
 def _sqlite_engine(url: URL) -> Engine:
     path = Path(url.database or "")
     if not path.parent.is_dir():
@@ -226,8 +230,12 @@ def _sqlite_engine(url: URL) -> Engine:
     timeout_s = busy_timeout_s()
     engine = create_engine(url, connect_args={"timeout": timeout_s})
 
+    @event.listens_for(engine, "do_connect")
+    def _before_connect(_dialect: Any, record: Any, _cargs: Any, _cparams: Any) -> None:
+        record.info[_NEW_FILE] = not path.exists()  # SQLite makes the file as it connects
+
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # pysqlite would BEGIN on its own, deferred, before the first write; ppk says when and how.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -237,6 +245,9 @@ def _sqlite_engine(url: URL) -> Engine:
             cursor.close()
         # FULL (2): a commit is synced to disk before it returns; WAL lets readers run beside the writer.
         if str(mode).lower() != "wal" or synchronous != 2:
+            dbapi_connection.close()
+            if record.info.get(_NEW_FILE) and path.stat().st_size == 0:
+                path.unlink()  # refused, the command leaves no database behind it did not find
             raise DatabaseError(
                 f"{shown_url(url)}: SQLite would not keep a write-ahead log with synchronous=FULL here "
                 f"(journal_mode={mode}, synchronous={synchronous}); put the database on a local disk"

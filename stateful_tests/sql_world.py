@@ -780,10 +780,12 @@ class StoreWorldMachine(RuleBasedStateMachine):
         """spec.md#database: SQLite keeps a write-ahead log only where its connections can share
         memory; elsewhere (some network file systems) it answers `PRAGMA journal_mode=WAL` with the
         mode the file keeps. Without that log, or without synchronous=FULL, the store refuses to run:
-        one line naming both, however the database is opened, and nothing written. Every file system
-        here shares memory, so SQLite's answers are stood in for. (The seed-61 sample's sql.py 232,
-        `>` for `!=`, ran on every mode but WAL.)"""
-        database = data.draw(st.sampled_from(sorted(self.books)), label="database")
+        one line naming both, however the database is opened, and nothing written, not even the file
+        of a database that was not there. Every file system here shares memory, so SQLite's answers
+        are stood in for. (The seed-61 sample's sql.py 232, `>` for `!=`, ran on every mode but
+        WAL.)"""
+        there = sorted(self.books)
+        database = data.draw(st.sampled_from([*there, self.new_path()]), label="database")
         before = self.files()
         mode, synchronous = kept
 
@@ -793,6 +795,8 @@ class StoreWorldMachine(RuleBasedStateMachine):
         with unittest.mock.patch.object(sql_module, "_durability", answer):
             refusal = refusal_opening(database, how)
         expected = f"{database!r}: {NO_WRITE_AHEAD_LOG} (journal_mode={mode}, synchronous={synchronous}); "
+        if database not in there and how == "to read":
+            expected = f"{database!r}: no such database file"
         check(refusal.startswith(expected), f"{database} keeping {kept}, {how}: {refusal!r}")
         check(self.files() == before, f"{database}, {how}: files changed: {before} -> {self.files()}")
         EXPLORED.outcomes["world: a file system without a write-ahead log"] += 1

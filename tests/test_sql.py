@@ -707,13 +707,19 @@ def test_open_store__refuses_a_file_sqlite_will_not_keep_a_write_ahead_log_for(
 ) -> None:
     """Where SQLite cannot share memory between connections (some network file systems), it answers
     `PRAGMA journal_mode=WAL` with the mode it kept. spec.md#database: the store refuses to run
-    without WAL (readers never wait for the writer), in one line that names what SQLite kept."""
+    without WAL (readers never wait for the writer), in one line that names what SQLite kept, and
+    leaves no file behind that was not there before; an empty file that was stays."""
     monkeypatch.setattr(ppk.adapters.sql, "_durability", lambda cursor, timeout_s: ("delete", 2))
     with pytest.raises(DatabaseError) as refused:
         open_store(str(tmp_path / "ppk.db"))
     message = one_line(refused)
     assert "would not keep a write-ahead log with synchronous=FULL" in message
     assert "(journal_mode=delete, synchronous=2)" in message
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "empty.db").touch()
+    with pytest.raises(DatabaseError, match="would not keep a write-ahead log"):
+        open_store(str(tmp_path / "empty.db"))
+    assert [(path.name, path.stat().st_size) for path in tmp_path.iterdir()] == [("empty.db", 0)]
 
 
 # --- Paging ----------------------------------------------------------------------------------------
