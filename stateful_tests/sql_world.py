@@ -50,6 +50,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from sqlalchemy import create_engine, event
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 
 from ppk.adapters import sql as sql_module
@@ -234,13 +236,31 @@ class TrinoDialect(PackagesDialect):
     name = "trino"  # after "sqlite"
 
 
-PACKAGES_DIALECTS: Final = {
-    dialect.name: dialect for dialect in (CockroachDialect, RedshiftDialect, TrinoDialect)
+class Psycopg2Dialect(PGDialect_psycopg):
+    """PostgreSQL through psycopg2, the driver of many a Django back office. ppk does not depend on
+    psycopg2, and SQLAlchemy's dialect of it needs it installed: psycopg 3's dialect stands in under
+    its driver's name, which sorts after "psycopg". (The seed-103 sample's sql.py 280, `>=` for `==`
+    on "psycopg", took a psycopg2 engine for one ppk can drive.)"""
+
+    driver = "psycopg2"
+    supports_statement_cache = True
+
+
+STOOD_IN: Final[dict[str, type[Dialect]]] = {
+    "cockroachdb": CockroachDialect,
+    "redshift": RedshiftDialect,
+    "trino": TrinoDialect,
+    "postgresql+psycopg2": Psycopg2Dialect,
 }
+"""Dialects not installed here, by the scheme that names them, and what stands in for each."""
 
 FOREIGN_ENGINES: Final = {
     "MySQL's": ("mysql+pymysql", "a mysql engine: ppk stores in SQLite or PostgreSQL"),
     "pg8000's": ("postgresql+pg8000", "driven by pg8000: ppk drives PostgreSQL with psycopg 3, not async"),
+    "psycopg2's": (
+        "postgresql+psycopg2",
+        "driven by psycopg2: ppk drives PostgreSQL with psycopg 3, not async",
+    ),
     "psycopg's async": (
         "postgresql+psycopg_async",
         "driven by psycopg (async): ppk drives PostgreSQL with psycopg 3, not async",
@@ -248,23 +268,25 @@ FOREIGN_ENGINES: Final = {
     OWN_SQLITE: ("sqlite", "a SQLite engine ppk did not make"),
     **{
         f"{name}'s, a package's dialect": (name, f"a {name} engine: ppk stores in SQLite or PostgreSQL")
-        for name in PACKAGES_DIALECTS
+        for name in ("cockroachdb", "redshift", "trino")
     },
 }
 """Engines a backend could make that ppk cannot keep books on: their scheme, and what the refusal says."""
 
 
 @contextlib.contextmanager
-def packages_dialect(scheme: str) -> Iterator[None]:
-    """While inside, `scheme://` names its `PackagesDialect`, as the package's entry point would."""
-    if scheme not in PACKAGES_DIALECTS:
+def stood_in(scheme: str) -> Iterator[None]:
+    """While inside, `scheme://` names the dialect that stands in for it (`STOOD_IN`), as the
+    package's entry point would."""
+    if scheme not in STOOD_IN:
         yield
         return
-    registry.register(scheme, __name__, PACKAGES_DIALECTS[scheme].__name__)
+    name = scheme.replace("+", ".")  # how SQLAlchemy's registry names a dialect and its driver
+    registry.register(name, __name__, STOOD_IN[scheme].__name__)
     try:
         yield
     finally:
-        registry.deregister(scheme)
+        registry.deregister(name)
 
 
 RETRIED_UNDER_A_GROUP: Final[dict[str, Callable[[list[Command]], Command]]] = {
@@ -910,7 +932,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
         scheme, says = FOREIGN_ENGINES[kind]
         path = self.new_path()
         url = f"sqlite:///{path}" if kind == OWN_SQLITE else f"{scheme}://{user}:{password}@db.example/{user}"
-        with packages_dialect(scheme):
+        with stood_in(scheme):
             engine = create_engine(url, module=None if kind == OWN_SQLITE else psycopg)
         try:
             SqlStore(engine).close()
