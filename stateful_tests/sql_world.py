@@ -268,7 +268,8 @@ FOREIGN_ENGINES: Final = {
     OWN_SQLITE: ("sqlite", "a SQLite engine ppk did not make"),
     **{
         f"{name}'s, a package's dialect": (name, f"a {name} engine: ppk stores in SQLite or PostgreSQL")
-        for name in ("cockroachdb", "redshift", "trino")
+        for name, dialect in STOOD_IN.items()
+        if issubclass(dialect, PackagesDialect)
     },
 }
 """Engines a backend could make that ppk cannot keep books on: their scheme, and what the refusal says."""
