@@ -60,6 +60,8 @@ CHECKS: Final = (
 """docs/audit.md §4: every check a finding can name, in the order a report lists them."""
 
 _SHOWN_CHARS_MAX: Final = 300
+_SHOWN_BEFORE_DIFFERENCE: Final = 60
+"""How much of what two long sides of a finding agree on is shown before where they differ."""
 
 EMPTY_DIGEST: Final = digest_text(merkle_root([]))
 """The digest of a database with no ledger."""
@@ -109,10 +111,10 @@ class Report:
     """None when only some accounts were audited."""
     accounts: int
     entries: int
-    expected: str | None = None
+    expected: str | None
     """The digest `expect` named, when it did."""
-    proof: Proof | None = None
-    recorded: bool = False
+    proof: Proof | None
+    recorded: bool
     """Whether the digest's checkpoint is in the database (or was already)."""
 
     @property
@@ -150,9 +152,17 @@ _CHECKPOINT: Final = select(schema.checkpoints.c.account, schema.checkpoints.c.l
 # --- One account -----------------------------------------------------------------------------------
 
 
-def _shown(value: object) -> str:
-    text = value.hex() if isinstance(value, bytes) else str(value)
-    return text if len(text) <= _SHOWN_CHARS_MAX else text[:_SHOWN_CHARS_MAX] + "…"
+def _shown(expected: object, found: object) -> tuple[str, str]:
+    """docs/audit.md §4: a finding's two sides as text, each cut to _SHOWN_CHARS_MAX characters. Two
+    that agree beyond the cut are shown from a little before where they first differ: cut at the same
+    place, they would read alike, and the finding would not show what it found."""
+    texts = [value.hex() if isinstance(value, bytes) else str(value) for value in (expected, found)]
+    pairs = enumerate(zip(*texts, strict=False))  # up to the shorter's end
+    differ = next((at for at, (one, other) in pairs if one != other), min(map(len, texts)))
+    start = 0 if differ < _SHOWN_CHARS_MAX else differ - _SHOWN_BEFORE_DIFFERENCE
+    end = start + _SHOWN_CHARS_MAX
+    shown = [("…" if start else "") + text[start:end] + ("…" if len(text) > end else "") for text in texts]
+    return shown[0], shown[1]
 
 
 def _as_bytes(value: object) -> bytes:
@@ -183,15 +193,7 @@ class _AccountAudit:
         self.losses: dict[str, Loss] = {}
 
     def found(self, position: int | None, check: str, expected: object, found: object) -> None:
-        self.findings.append(
-            Finding(
-                account=self.account_id,
-                position=position,
-                check=check,
-                expected=_shown(expected),
-                found=_shown(found),
-            )
-        )
+        self.findings.append(_finding(check, expected, found, self.account_id, position))
 
     def row(self, seq: int, command_id: str, stored: object, stored_hash: object, previous: object) -> None:
         """One ledger row, in order of `seq`; `previous` is the stored hash of the row before it."""
@@ -433,9 +435,12 @@ def audit(
     )
 
 
-def _finding(check: str, expected: object, found: object, account: str | None = None) -> Finding:
+def _finding(
+    check: str, expected: object, found: object, account: str | None = None, position: int | None = None
+) -> Finding:
+    shown_expected, shown_found = _shown(expected, found)
     return Finding(
-        account=account, position=None, check=check, expected=_shown(expected), found=_shown(found)
+        account=account, position=position, check=check, expected=shown_expected, found=shown_found
     )
 
 

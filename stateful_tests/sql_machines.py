@@ -698,6 +698,10 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             {finding.account for finding in report.findings} <= {account_id, None},
             f"{name}: {report.findings}",
         )
+        for finding in report.findings:
+            # A finding whose two sides read alike tells its reader nothing (the seed-109 sample's
+            # audit.py 322, `>=` for `>`, expected a closed loss made active again to be active).
+            check(finding.expected != finding.found, f"{name}: a finding with two like sides: {finding}")
         found = {(finding.position, finding.check) for finding in report.findings}
         checks = {check for _, check in found}
         expected = set(forged.found)

@@ -40,7 +40,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from ppk.adapters import cli
-from ppk.adapters.audit import Report, audit
+from ppk.adapters.audit import Report, _finding, audit
 from ppk.adapters.canonical import encode_entry
 from ppk.adapters.chain import chained, digest_root, genesis
 from ppk.adapters.schema import APPEND_ONLY_MESSAGE
@@ -777,6 +777,23 @@ def test_tamper__sqlite_a_value_of_another_type(tmp_path: Path, statement: str) 
         assert "acme" in {finding.account for finding in audit(store.engine).findings}
     finally:
         store.close()
+
+
+def test_finding__two_long_sides_are_cut_where_they_differ_not_where_they_agree() -> None:
+    """docs/audit.md §4: cut at their first 300 characters, two sides that agree there would read
+    alike (a stored decision with a long id and a loss forged a unit off, found by the settlement
+    machine's check that no finding has two like sides)."""
+    agreed, tail = "x" * 400, "y" * 500
+    finding = _finding("decision", agreed + "A" + tail, agreed + "B" + tail, "acme", 7)
+    assert (finding.account, finding.position) == ("acme", 7)
+    assert finding.expected == "…" + "x" * 60 + "A" + "y" * 239 + "…"
+    assert finding.found == "…" + "x" * 60 + "B" + "y" * 239 + "…"
+    # Differing within the first 300, both are cut as one alone would be: at 300, and only if longer.
+    assert _finding("decision", "x" * 299 + "A" + tail, "x" * 299 + "B").expected == "x" * 299 + "A…"
+    assert _finding("decision", "x" * 299 + "A" + tail, "x" * 299 + "B").found == "x" * 299 + "B"
+    # One side the other's first 300 characters and more: shown from 60 before the first's end.
+    finding = _finding("decision", "x" * 300, "x" * 300 + "z")
+    assert (finding.expected, finding.found) == ("…" + "x" * 60, "…" + "x" * 60 + "z")
 
 
 def test_expect__with_some_accounts_does_not_claim_the_others_were_shortened(books: SqlStore) -> None:
