@@ -24,7 +24,7 @@ from ppk.adapters import schema
 from ppk.adapters.canonical import canonical_bytes, decode_entry, encode_entry
 from ppk.adapters.chain import chained, genesis
 from ppk.adapters.sql import account_row, is_postgresql, loss_row, payout_row
-from ppk.kernel.state import REFUSAL_CODES, Account, Applied, Entry, Payout, Refused
+from ppk.kernel.state import ID_CHARS_MAX, REFUSAL_CODES, Account, Applied, Entry, Payout, Refused
 from ppk.stateful_tests import tampering
 
 TABLES: Final = (schema.ledger, schema.accounts, schema.losses, schema.payouts)
@@ -193,6 +193,16 @@ def _with_first_figure(stored: dict[str, Any], figure: int) -> dict[str, Any] | 
     return None
 
 
+def _ids_beside(own: str) -> tuple[str, str]:
+    """Two ids no longer than ids may be, one sorting before `own` and one after it (code points, as
+    both databases compare ids), that no command has: each holds a control character, but the one
+    after an id as long as ids may be, which ends in U+10FFFF instead (unless the id did)."""
+    before = "\x01" + own[1:]
+    after = own + "\x01" if len(own) < ID_CHARS_MAX else own[:-1] + "\U0010ffff"
+    assert before < own < after, f"no ids beside {own!r}"
+    return before, after
+
+
 def _resequenced(ledger: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row | {"seq": seq} for seq, row in enumerate(ledger, start=1)]
 
@@ -292,16 +302,19 @@ def ledger_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
             whole=True,
         )
     # UNIQUE (account, command_id) keeps an entry's own id from being stored twice: the copy's column
-    # names another command, which its bytes do not.
-    copy = ledger[middle - 1] | {"command_id": tampering.FORGED_ID}
-    yield SqlForgery(
-        name=f"entry {middle} stored again after it",
-        rows=_evolve_rows(honest, ledger=_resequenced([*ledger[:middle], copy, *ledger[middle:]])),
-        found=frozenset(
-            {(middle + 1, "chain"), (middle + 1, "encoding"), (None, "chain"), (None, "sequence")}
-        ),
-        breaks=frozenset({"I8"}),
-    )
+    # names another command, which its bytes do not, sorting before its own id or after it (the
+    # seed-109 sample's audit.py 217, `<` for `!=`, found only one sorting after it, and `forged` sorted
+    # before the ids drawn).
+    for where, column in zip(("before", "after"), _ids_beside(ledger[middle - 1]["command_id"]), strict=True):
+        again = ledger[middle - 1] | {"command_id": column}
+        yield SqlForgery(
+            name=f"entry {middle} stored again after it, under an id sorting {where} its own",
+            rows=_evolve_rows(honest, ledger=_resequenced([*ledger[:middle], again, *ledger[middle:]])),
+            found=frozenset(
+                {(middle + 1, "chain"), (middle + 1, "encoding"), (None, "chain"), (None, "sequence")}
+            ),
+            breaks=frozenset({"I8"}),
+        )
     # A row below the first, past the CHECK that keeps seq from 1: the audit read from seq 1 up and
     # never saw it (clean), while the store's lookup by command id found it (a retried id answered
     # from a row no ledger holds). Every row after it is one position further than its seq, and the
