@@ -765,15 +765,23 @@ def payout_row_forgeries(honest: Rows, account: Account, payouts: Sequence[Payou
     """`tampering`'s forgeries of the stored payouts (one more, dropped, one unit off, status flipped),
     written as rows: each breaks I7, and the outbox is not what the ledger replays to."""
     account_id = account.id
+    replayed = {payout.id: payout for payout in payouts}
     for forged in tampering.account_forgeries(account, payouts):
         if forged.payouts is None or forged.account != account:
             continue
         rows = [payout_row(account_id, payout) for payout in forged.payouts]
+        # What each payout finding found: the stored payout, or "none" (the seed-113 sample's audit.py
+        # 332, `and` for `or`, said "none" of a payout that was there, changed).
+        stored = {payout.id: payout for payout in forged.payouts}
+        changed = sorted(
+            key for key in replayed.keys() | stored.keys() if replayed.get(key) != stored.get(key)
+        )
         yield SqlForgery(
             name=f"payouts: {forged.name}",
             rows=_evolve_rows(honest, payouts=rows),
             found=frozenset({(None, "payouts")} | {(None, name) for name in forged.breaks}),
             exact=True,
+            says=tuple(str(stored[key]) if key in stored else "none" for key in changed),
         )
 
 

@@ -47,7 +47,7 @@ import psycopg
 from alembic import command as alembic_command
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
@@ -921,6 +921,36 @@ class StoreWorldMachine(RuleBasedStateMachine):
                 f"{text}: the message does not name {user}@{host}: {message!r}",
             )
         EXPLORED.outcomes["world: a password hidden"] += 1
+
+    @precondition(lambda self: self.postgres_url is not None)
+    @rule(
+        name=st.sampled_from(["books", "locked", "books_unlocked"]),
+        create=st.booleans(),
+        upgrade=st.booleans(),
+    )
+    def a_database_the_server_does_not_have(self, name: str, create: bool, upgrade: bool) -> None:
+        """PostgreSQL: a database the running server does not have is refused in one line that says so
+        and names it, to read, to write and to upgrade; one whose name says "locked", never as locked
+        by another writer (the seed-113 sample's sql.py 710, `<=` for `==` on "sqlite", read the
+        server's words as SQLite's busy lock)."""
+        assert self.postgres_url is not None
+        missing = make_url(self.postgres_url).set(database=f"absent{next(self.numbers)}_{name}")
+        text = missing.render_as_string(hide_password=False)
+        try:
+            if upgrade:
+                upgrade_database(text)
+            else:
+                open_store(text, create=create).close()
+        except DatabaseError as error:
+            said = str(error)
+            check(
+                f'database "{missing.database}" does not exist' in said and "another writer" not in said,
+                f"{text}: refused as {said!r}",
+            )
+            check("\n" not in said, f"{text}: the refusal is more than one line: {said!r}")
+        else:
+            check(False, f"{text}: opened, and the server has no such database")
+        EXPLORED.outcomes["world: a database the server does not have"] += 1
 
     # --- A backend's own engine -------------------------------------------------------------------
 
