@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 import unittest.mock
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -934,7 +935,9 @@ class StoreWorldMachine(RuleBasedStateMachine):
         by another writer (the seed-113 sample's sql.py 710, `<=` for `==` on "sqlite", read the
         server's words as SQLite's busy lock)."""
         assert self.postgres_url is not None
-        missing = make_url(self.postgres_url).set(database=f"absent{next(self.numbers)}_{name}")
+        # A name no server has (`ppk check --store URL` runs this on a user's server, so not a name a
+        # database there might have): were it there, the store could write its schema into it.
+        missing = make_url(self.postgres_url).set(database=f"ppk_absent_{uuid.uuid4().hex}_{name}")
         text = missing.render_as_string(hide_password=False)
         try:
             if upgrade:
