@@ -789,8 +789,8 @@ def test_finding__two_long_sides_are_cut_where_they_differ_not_where_they_agree(
     assert finding.expected == "…" + "x" * 60 + "A" + "y" * 239 + "…"
     assert finding.found == "…" + "x" * 60 + "B" + "y" * 239 + "…"
     # Differing within the first 300, both are cut as one alone would be: at 300, and only if longer.
-    assert _finding("decision", "x" * 299 + "A" + tail, "x" * 299 + "B").expected == "x" * 299 + "A…"
-    assert _finding("decision", "x" * 299 + "A" + tail, "x" * 299 + "B").found == "x" * 299 + "B"
+    finding = _finding("decision", "x" * 299 + "A" + tail, "x" * 299 + "B")
+    assert (finding.expected, finding.found) == ("x" * 299 + "A…", "x" * 299 + "B")
     # One side the other's first 300 characters and more: shown from 60 before the first's end.
     finding = _finding("decision", "x" * 300, "x" * 300 + "z")
     assert (finding.expected, finding.found) == ("…" + "x" * 60, "…" + "x" * 60 + "z")
