@@ -57,6 +57,10 @@ def essentials(result: dict[str, Any]) -> dict[str, Any]:
         # And, in a line that is not UTF-8, which byte is not (mutation survivor adapters/jsonl.py:329).
         bad_byte = re.search(r"its byte (\d+), (0x[0-9A-F]{2})", result["error"].get("message", ""))
         kept["bad_byte"] = bad_byte and bad_byte.groups()
+        # And, of a line over 1 MiB, how long it is, which tells a clerk how much to cut (the seed-127
+        # sample's adapters/jsonl.py 136 counted a drained line's pieces a byte off each).
+        size = re.search(r"the line (?:is|has) (\d+) bytes", result["error"].get("message", ""))
+        kept["line_bytes"] = size and size.group(1)
     return kept
 
 
@@ -775,6 +779,13 @@ INPUT_STREAMS: dict[str, bytes] = {
     ),
     # Blank but for the byte before its newline, which only the last read holds (survivor jsonl.py:136).
     "line_far_over_1_mib_blank_but_for_its_last_byte": b" " * (LINE_BYTES_MAX + 200_000) + b"x\n" + OPEN_A,
+    # Blank but for the last byte of a drained piece that is not the line's last, and ending the input
+    # (the seed-127 sample's jsonl.py 136 cut the last byte of each piece without a `\n`, so called
+    # this line blank): a second line, read first in a piece of the limit, a `\r` and the `\n`, then
+    # in pieces of CHUNK_BYTES.
+    "line_far_over_1_mib_blank_but_for_the_end_of_a_piece_ends_the_input": (
+        stream(OPEN_A) + b" " * (LINE_BYTES_MAX + 2 + jsonl.CHUNK_BYTES - 1) + b"x" + b" " * 9
+    ),
     "blank_lines_count_for_line_numbers": b"\n\n" + OPEN_A + b"\n \n\r\n" + FUND_A + b"\n\n",
     "empty_input": b"",
     "only_blank_lines": b" \n\t\r\n\r",
