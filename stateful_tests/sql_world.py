@@ -866,9 +866,13 @@ class StoreWorldMachine(RuleBasedStateMachine):
         one line naming both, however the database is opened, and nothing written, not even the file
         of a database that was not there. Every file system here shares memory, so SQLite's answers
         are stood in for. (The seed-61 sample's sql.py 232, `>` for `!=`, ran on every mode but
-        WAL.)"""
-        there = sorted(self.books)
-        database = data.draw(st.sampled_from([*there, self.new_path()]), label="database")
+        WAL.) An empty file someone left there, which SQLite opens as an empty database, stays as it
+        was: the store removes only the file its own connection made (the seed-131 sample's sql.py
+        249, `or` for `and`, removed any empty file it was refused on)."""
+        there, empty = sorted(self.books), self.new_path()
+        database = data.draw(st.sampled_from([*there, self.new_path(), empty]), label="database")
+        if database == empty:
+            Path(empty).write_bytes(b"")
         before = self.files()
         mode, synchronous = kept
 
@@ -882,6 +886,8 @@ class StoreWorldMachine(RuleBasedStateMachine):
             expected = f"{database!r}: no such database file"
         check(refusal.startswith(expected), f"{database} keeping {kept}, {how}: {refusal!r}")
         check(self.files() == before, f"{database}, {how}: files changed: {before} -> {self.files()}")
+        if database == empty:
+            Path(empty).unlink()  # not a kind of database the world keeps
         EXPLORED.outcomes["world: a file system without a write-ahead log"] += 1
 
     def files(self) -> dict[str, tuple[int, int]]:
