@@ -351,7 +351,10 @@ def _schema_version(
     """The database's schema version and this ppk's, after creating the schema in an empty database
     (and, with `upgrade`, after upgrading an older one); refused in one line if it is not ppk's, of
     a version this ppk does not know, or (without `upgrade`) older."""
-    with _SCHEMA_LOCK, engine.execution_options(ppk_write=True).begin() as connection:
+    # Only a transaction that may write the schema takes SQLite's write lock; a reader's (`ppk show`,
+    # `ppk audit`) would otherwise wait for another writer, which WAL lets readers never do.
+    writes = create or upgrade
+    with _SCHEMA_LOCK, engine.execution_options(ppk_write=writes).begin() as connection:
         if is_postgresql(engine):
             # Two processes opening one new database: the second waits, then finds the schema there.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})

@@ -149,6 +149,27 @@ def test_apply__a_database_locked_beyond_the_busy_timeout_is_one_line_and_exit_2
     assert json.loads(ppk(tmp_path, "show", "--json").stdout)["capital"] == "0.00", "nothing was applied"
 
 
+def test_show_and_audit__read_while_another_writer_holds_the_lock(tmp_path: Path) -> None:
+    """spec.md#storage: opening a database only to read is a reader's transaction, which WAL lets run
+    beside the writer: `ppk show` and `ppk audit` wait for no writer (they waited the busy timeout and
+    failed, until the world machine opened a database to read while another connection held its
+    lock). The audit reads its books and says it could not record its checkpoint."""
+    assert ppk(tmp_path, "apply", stdin=OPEN + FUND).returncode == 0
+    holder = sqlite3.connect(tmp_path / "ppk.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        shown = ppk(tmp_path, "show", "--json", "acme", PPK_BUSY_TIMEOUT="0.5")
+        audited = ppk(tmp_path, "audit", PPK_BUSY_TIMEOUT="0.5")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["capital"] == "1000.00"
+    assert audited.returncode == 0, audited.stderr
+    assert audited.stdout.startswith("ppk audit: 1 account, 2 entries: clean\n"), audited.stdout
+    assert "(not recorded: " in audited.stdout, audited.stdout
+
+
 @pytest.mark.parametrize("value", ["soon", "-1", "nan", "1e9"])
 def test_apply__a_busy_timeout_that_is_not_seconds_is_named(tmp_path: Path, value: str) -> None:
     refused = ppk(tmp_path, "apply", stdin=OPEN, PPK_BUSY_TIMEOUT=value)
