@@ -190,6 +190,10 @@ FULL, EXTRA), any pair but WAL with FULL."""
 NOT_DATABASES: Final = (b"hello", b"PK\x03\x04" + bytes(1_000), b"SQLite format 2\x00" + bytes(100))
 """Files that are no database: a text, a zip's first bytes, a header one version off."""
 
+OPENINGS: Final = st.sampled_from(["to write", "to read", "to upgrade"])
+"""How a database is opened (`refusal_opening`): by `ppk apply`, by `ppk show` or `ppk audit`, by
+`ppk db upgrade`."""
+
 # How many times in a row the server rolls a transaction back: any, and often both sides of the bound.
 ROLLBACKS: Final = st.one_of(
     st.sampled_from([SPEC_RETRIES_MAX, SPEC_RETRIES_MAX + 1]), st.integers(0, SPEC_RETRIES_MAX + 1)
@@ -823,7 +827,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
         name=st.sampled_from(
             [":memory:", "./:memory:", "sqlite://", "sqlite:///:memory:", "sqlite+pysqlite:///:memory:"]
         ),
-        how=st.sampled_from(["to write", "to read", "to upgrade"]),
+        how=OPENINGS,
     )
     def an_in_memory_database(self, name: str, how: str) -> None:
         """SQLite's in-memory database, by any of its names, keeps nothing: refused in one line however
@@ -837,7 +841,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
     @rule(
         data=st.data(),
         options=st.sampled_from(URL_OPTIONS),
-        how=st.sampled_from(["to write", "to read", "to upgrade"]),
+        how=OPENINGS,
     )
     def a_sqlite_url_with_options(self, data: st.DataObject, options: str, how: str) -> None:
         """A sqlite:/// URL with anything after `?` is refused in one line naming it, before anything
@@ -855,7 +859,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
     @rule(
         data=st.data(),
         kept=NOT_DURABLE,
-        how=st.sampled_from(["to write", "to read", "to upgrade"]),
+        how=OPENINGS,
     )
     def a_file_system_without_a_write_ahead_log(
         self, data: st.DataObject, kept: tuple[str, int], how: str
@@ -930,12 +934,8 @@ class StoreWorldMachine(RuleBasedStateMachine):
         EXPLORED.outcomes["world: a password hidden"] += 1
 
     @precondition(lambda self: self.postgres_url is not None)
-    @rule(
-        name=st.sampled_from(["books", "locked", "books_unlocked"]),
-        create=st.booleans(),
-        upgrade=st.booleans(),
-    )
-    def a_database_the_server_does_not_have(self, name: str, create: bool, upgrade: bool) -> None:
+    @rule(name=st.sampled_from(["books", "locked", "books_unlocked"]), how=OPENINGS)
+    def a_database_the_server_does_not_have(self, name: str, how: str) -> None:
         """PostgreSQL: a database the running server does not have is refused in one line that says so
         and names it, to read, to write and to upgrade; one whose name says "locked", never as locked
         by another writer (the seed-113 sample's sql.py 710, `<=` for `==` on "sqlite", read the
@@ -945,20 +945,13 @@ class StoreWorldMachine(RuleBasedStateMachine):
         # database there might have): were it there, the store could write its schema into it.
         missing = make_url(self.postgres_url).set(database=f"ppk_absent_{uuid.uuid4().hex}_{name}")
         text = missing.render_as_string(hide_password=False)
-        try:
-            if upgrade:
-                upgrade_database(text)
-            else:
-                open_store(text, create=create).close()
-        except DatabaseError as error:
-            said = str(error)
-            check(
-                f'database "{missing.database}" does not exist' in said and "another writer" not in said,
-                f"{text}: refused as {said!r}",
-            )
-            check("\n" not in said, f"{text}: the refusal is more than one line: {said!r}")
-        else:
-            check(False, f"{text}: opened, and the server has no such database")
+        said = refusal_opening(text, how)
+        check(said != "opened", f"{text}, {how}: opened, and the server has no such database")
+        check(
+            f'database "{missing.database}" does not exist' in said and "another writer" not in said,
+            f"{text}, {how}: refused as {said!r}",
+        )
+        check("\n" not in said, f"{text}, {how}: the refusal is more than one line: {said!r}")
         EXPLORED.outcomes["world: a database the server does not have"] += 1
 
     # --- A backend's own engine -------------------------------------------------------------------
@@ -1068,7 +1061,7 @@ class StoreWorldMachine(RuleBasedStateMachine):
             EXPLORED.outcomes["world: a new file's lock given up on"] += 1
 
     @precondition(lambda self: self.postgres_url is None and bool(self.books))
-    @rule(data=st.data(), how=st.sampled_from(["to write", "to read", "to upgrade"]), released=st.booleans())
+    @rule(data=st.data(), how=OPENINGS, released=st.booleans())
     def another_connection_holds_its_lock(self, data: st.DataObject, how: str, released: bool) -> None:
         """spec.md#storage: opening a ppk database to write or to upgrade is a write transaction, which
         creates or upgrades the schema if it must, so that two processes never both do: it begins with
@@ -1096,11 +1089,8 @@ class StoreWorldMachine(RuleBasedStateMachine):
             waited_long_enough(waited, f"{path}: opening {how} while another connection held its lock")
         if how == "to read":
             check(waited < float(timeout), f"{path}: a reader waited {waited:.3f} s for a writer's lock")
-        store = open_store(path, create=False)
-        try:
+        with contextlib.closing(open_store(path, create=False)) as store:
             self.same_books(store, self.books[path], f"{path}, after opening {how} past a held lock")
-        finally:
-            store.close()
         EXPLORED.outcomes[f"world: opened {how} past a held lock"] += 1
 
     @rule(data=st.data(), groups=GROUPS)
