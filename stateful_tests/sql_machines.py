@@ -525,16 +525,30 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
         accounts one by one, with their keys: the same books, more statements, which only a test of
         `tests/` counted). And what grows with history is looked up one row a key (spec.md E6): it
         reads at most one recorded entry and one payout a command, not the rows after them (the
-        seed-89 sample's sql.py 513, `>=` for `==` on the key, read each account's later entries)."""
+        seed-89 sample's sql.py 513, `>=` for `==` on the key, read each account's later entries).
+        A SELECT by key binds its keys padded to the fewest that are a power of two, so that each
+        size is one statement, compiled once, and a full one K rounded up to a power of two (the
+        seed-139 sample's sql.py 845, `2 <<` for `1 <<`, bound twice as many: the same rows)."""
         assert isinstance(self.store, SqlStore)
         if is_postgresql(self.store.engine):
             return super().execute_group(commands)
         selects: list[str] = []
         read = {"entries": 0, "payouts": 0}
+        keys = sql_module.KEYS_PER_SELECT_MAX
+        widest = 1 << (keys - 1).bit_length()
 
-        def count(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            if statement.lstrip()[:6].upper() == "SELECT":
-                selects.append(statement)
+        def count(_connection: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if statement.lstrip()[:6].upper() != "SELECT":
+                return
+            selects.append(statement)
+            if "_id = ?" in statement:  # by key: (account, command or payout id) pairs, in order
+                pairs = list(zip(parameters[0::2], parameters[1::2], strict=True))
+                padded = 1 << (len(set(pairs)) - 1).bit_length()
+                check(
+                    len(pairs) == padded <= widest,
+                    f"a SELECT by key bound {len(pairs)} keys for {len(set(pairs))}, not {padded} (the "
+                    f"fewest, a power of two, so that each size is one statement) of at most {widest}",
+                )
 
         def counted(kind: str, reader: Callable[[Any], Any]) -> Callable[[Any], Any]:
             def reading(stored: Any) -> Any:
@@ -559,7 +573,6 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             max(read.values()) <= len(formed),
             f"a group of {len(formed)} commands read {read} of the history: more than one a command",
         )
-        keys = sql_module.KEYS_PER_SELECT_MAX
         bound = -(-len({command.account for command in formed}) // keys) + 2 * -(-len(formed) // keys)
         check(
             len(selects) <= bound,
