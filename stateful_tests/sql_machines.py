@@ -543,10 +543,11 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             selects.append(statement)
             if "_id = ?" in statement:  # by key: (account, command or payout id) pairs, in order
                 pairs = list(zip(parameters[0::2], parameters[1::2], strict=True))
-                padded = 1 << (len(set(pairs)) - 1).bit_length()
+                distinct = len(set(pairs))
+                padded = 1 << (distinct - 1).bit_length()
                 check(
                     len(pairs) == padded <= widest,
-                    f"a SELECT by key bound {len(pairs)} keys for {len(set(pairs))}, not {padded} (the "
+                    f"a SELECT by key bound {len(pairs)} keys for {distinct}, not {padded} (the "
                     f"fewest, a power of two, so that each size is one statement) of at most {widest}",
                 )
 
