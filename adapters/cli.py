@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import click
+import icontract
 
 from ppk.adapters import jsonl
 from ppk.adapters.store import DATABASE_DEFAULT, DATABASE_ENV, DatabaseError, MemoryStore, Store
@@ -886,7 +887,9 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
     third machine races writers, rolls transactions back as the server would, holds the lock (SQLite)
     and opens databases of every kind (SQLite) and URLs with passwords. On
     a failure it prints the shrunk failing program as Hypothesis does and, when that program needs
-    no crash or restart, writes its commands as JSON Lines that `ppk replay` reproduces.
+    no crash or restart, writes its commands as JSON Lines that `ppk replay` reproduces. With
+    ICONTRACT_SLOW=1 in the environment the kernel's exact contracts run too (slower), and the
+    first line says so.
 
     \b
     Exit status:
@@ -917,7 +920,9 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
         report_multiple_bugs=False,
     )
     started = time.monotonic()
-    click.echo(f"ppk check: exploring for {budget:g} s with the {profile} profile, {where}")
+    # icontract reads $ICONTRACT_SLOW once, when the kernel is imported: say which contracts ran.
+    exact = ", under the kernel's exact contracts (ICONTRACT_SLOW)" if icontract.SLOW else ""
+    click.echo(f"ppk check: exploring for {budget:g} s with the {profile} profile, {where}{exact}")
     rounds = 0
     while time.monotonic() - started < budget:
         for machine in checked:

@@ -395,6 +395,10 @@ def check_forgeries_are_caught(ledger: Sequence[Entry], account: Account, payout
                     f"fold refused a forged entry ({step.name}) by {error.contract!r}, "
                     f"not {step.refused_by!r}",
                 )
+            except icontract.ViolationError as error:  # not a table's: fold's exact preconditions
+                check_refused_by_the_exact_preconditions(
+                    error, f"a forged entry ({step.name})", (REACHABLE, DECIDED)
+                )
             except AssertionError:  # fold's own assertion
                 check(step.refused_by is None, f"fold refused a forged entry ({step.name}) by an assertion")
             else:
@@ -476,8 +480,32 @@ def check_fold_names_what_breaks(account: Account, forgery: str) -> None:
             expected is not None and error.contract == expected,
             f"fold refused a forged account ({forgery}) by {error.contract!r}, not {expected!r}",
         )
+    except icontract.ViolationError as error:  # not a table's: fold's exact preconditions
+        # The refusal is not decide's for this account, so only an account that breaks nothing passes
+        # on to the precondition that the entry be decide's, and one that breaks something must not.
+        precondition = REACHABLE if expected is not None else DECIDED
+        check_refused_by_the_exact_preconditions(error, f"a forged account ({forgery})", (precondition,))
     else:
         check(expected is None, f"fold took a forged account ({forgery}) that breaks {expected}")
+
+
+REACHABLE: Final = "a reachable account"
+DECIDED: Final = "the entry is the decision of its command"
+"""fold's exact preconditions (transitions.py), by their descriptions."""
+
+
+def check_refused_by_the_exact_preconditions(
+    error: icontract.ViolationError, forged: str, preconditions: tuple[str, ...]
+) -> None:
+    """Under `ICONTRACT_SLOW=1` (the CrossHair run's setting), `fold` first requires a reachable account
+    and the entry `decide` gives for it, so these refuse a forgery before any table of contracts can
+    name what it breaks; without the setting they do not run. The refusal names one of `preconditions`."""
+    check(icontract.SLOW, f"fold refused {forged} by a contract that runs only under ICONTRACT_SLOW")
+    named = str(error).split(":\n", 1)[-1]
+    check(
+        named.startswith(preconditions),
+        f"fold refused {forged} by a precondition not one of {preconditions}: {named[:300]}",
+    )
 
 
 def status_of(decision: Decision) -> tuple[str, str | None]:

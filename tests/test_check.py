@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import icontract
@@ -18,11 +21,14 @@ from ppk.kernel.state import OpenAccount
 from ppk.stateful_tests import seed_variants
 from ppk.stateful_tests.faults import CrashPoint
 
+PPK = str(Path(sys.executable).with_name("ppk"))
+
 
 def test_check__explores_for_its_budget_and_reports_what_it_explored() -> None:
     result = CliRunner().invoke(main, ["check", "--budget", "1"])
     assert result.exit_code == 0, result.output
     assert "no counterexample found" in result.output
+    assert "exact contracts" not in result.output, "icontract.SLOW is off in the tests' process"
     assert "steps" in result.output
     assert "commands" in result.output
     # Which points a run of one second reaches depends on how fast it runs (a loaded machine reached
@@ -56,6 +62,25 @@ def test_check__a_counterexample_exits_1_with_commands_that_ppk_replay_reproduce
     assert "state = SettlementMachine()" in result.output, "the shrunk program is printed"
     with pytest.raises(icontract.ViolationError, match="I8"):
         list(replay_lines(io.BytesIO(failing.read_bytes()), MemoryStore()))
+
+
+def test_check__under_the_kernels_exact_contracts_says_so_and_catches_every_forgery(tmp_path: Path) -> None:
+    """With `ICONTRACT_SLOW=1` (read when the kernel is imported, so in a process of its own), `fold`
+    refuses a forged account or entry by its exact preconditions before any table of contracts names
+    what it breaks: the forgery checks must take that refusal, and only that one, as the catch (they
+    reported a counterexample in the first run before, on correct code)."""
+    completed = subprocess.run(
+        [PPK, "check", "--budget", "1", "--profile", "ci", "--failing-commands", str(tmp_path / "f.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "ICONTRACT_SLOW": "1"},
+    )
+    assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
+    assert "in-memory store, under the kernel's exact contracts (ICONTRACT_SLOW)" in completed.stdout
+    assert "no counterexample found" in completed.stdout
+    assert re.search(r"forgeries caught [1-9]", completed.stdout), completed.stdout
 
 
 def test_check__rejects_a_budget_under_a_second() -> None:
