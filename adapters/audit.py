@@ -34,7 +34,7 @@ from ppk.adapters.chain import (
     merkle_root,
 )
 from ppk.adapters.jsonl import parse_date
-from ppk.adapters.sql import PAGE_ROWS, account_from_mapping, is_postgresql, payout_from_row
+from ppk.adapters.sql import PAGE_ROWS, account_from_mapping, database_error, is_postgresql, payout_from_row
 from ppk.kernel.contracts import INVARIANT_RULES, LedgerCheck
 from ppk.kernel.state import NOTHING_RECORDED, Account, Entry, Lookup, Loss, Payout
 from ppk.kernel.transitions import (
@@ -116,6 +116,9 @@ class Report:
     proof: Proof | None
     recorded: bool
     """Whether the digest's checkpoint is in the database (or was already)."""
+    write_error: str | None = None
+    """Why the database refused to record the checkpoint, in one line, when it did: it may only be
+    read, or another writer held SQLite's lock beyond the busy timeout."""
 
     @property
     def clean(self) -> bool:
@@ -423,7 +426,10 @@ def audit(
             CHECKS.index(found.check),
         )
     )
-    recorded = record and digest is not None and not findings and _record(engine, digest, leaves)
+    recorded, write_error = False, None
+    if record and digest is not None and not findings:
+        write_error = _record(engine, digest, leaves)
+        recorded = write_error is None
     return Report(
         findings=tuple(findings),
         digest=digest,
@@ -432,6 +438,7 @@ def audit(
         expected=expect,
         proof=the_proof,
         recorded=recorded,
+        write_error=write_error,
     )
 
 
@@ -496,22 +503,23 @@ def _proof(account_id: str, digest: str, leaves: list[_Leaf], findings: list[Fin
     )
 
 
-def _record(engine: Engine, digest: str, leaves: list[_Leaf]) -> bool:
-    """Record the digest's checkpoint (each account's length); whether it is in the database now."""
+def _record(engine: Engine, digest: str, leaves: list[_Leaf]) -> str | None:
+    """Record the digest's checkpoint (each account's length): None once it is in the database, else
+    the database's refusal, in one line."""
     rows = [{"account": one.account, "digest": digest, "length": one.length} for one in leaves]
     if not rows:
-        return True  # the empty books' digest: an empty history is a prefix of any, nothing to record
+        return None  # the empty books' digest: an empty history is a prefix of any, nothing to record
     # Read first: an auditor who may not write (SQLite refuses even its BEGIN IMMEDIATE) still sees
     # a checkpoint an earlier audit recorded.
     with engine.connect() as connection:
         if connection.execute(_CHECKPOINT.limit(1), {"digest": digest}).first() is not None:
-            return True
+            return None
     try:
         with engine.execution_options(ppk_write=True).begin() as connection:
             if connection.execute(_CHECKPOINT.limit(1), {"digest": digest}).first() is None:
                 connection.execute(insert(schema.checkpoints), rows)
     except IntegrityError:
-        return True  # another audit of the same books recorded it first
-    except DBAPIError:
-        return False  # a database the auditor may read and not write
-    return True
+        return None  # another audit of the same books recorded it first
+    except DBAPIError as error:  # one the auditor may only read, or whose lock a writer held too long
+        return str(database_error(engine, error))
+    return None

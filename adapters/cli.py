@@ -726,6 +726,7 @@ def _report_json(report: AuditReport) -> jsonl.JsonObject:
         "accounts": report.accounts,
         "entries": report.entries,
         "recorded": report.recorded,
+        "write_error": report.write_error,
         "expect": report.expected,
         "proof": report.proof.as_json() if report.proof is not None else None,
     }
@@ -759,7 +760,11 @@ def _report_text(report: AuditReport) -> str:
             "recorded"
             if report.recorded
             else "not recorded: "
-            + ("the audit found something" if report.findings else "the database could not be written")
+            + (
+                "the audit found something"
+                if report.findings
+                else f"the database could not be written: {report.write_error}"
+            )
         )
         lines.append(f"digest {report.digest} ({state})")
     return "\n".join(lines) + "\n"

@@ -417,7 +417,7 @@ def open_store(named: str | None = None, *, create: bool = True) -> SqlStore:
         raise
     except DBAPIError as error:
         engine.dispose()
-        raise _database_error(engine, error) from error
+        raise database_error(engine, error) from error
     return SqlStore(engine)
 
 
@@ -428,7 +428,7 @@ def upgrade_database(named: str | None = None) -> tuple[str | None, str]:
     try:
         return _schema_version(url, engine, upgrade=True)
     except DBAPIError as error:
-        raise _database_error(engine, error) from error
+        raise database_error(engine, error) from error
     finally:
         engine.dispose()
 
@@ -630,7 +630,7 @@ class SqlStore:
                 if _sqlstate(error) in _RETRYABLE_SQLSTATES and attempt < RETRIES_MAX:
                     time.sleep(0.001 * 2**attempt)
                     continue
-                raise _database_error(self.engine, error) from error
+                raise database_error(self.engine, error) from error
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     # Reading ---------------------------------------------------------------------------------------
@@ -707,7 +707,7 @@ def _sqlstate(error: DBAPIError) -> str | None:
     return getattr(error.orig, "sqlstate", None)
 
 
-def _database_error(engine: Engine, error: DBAPIError) -> DatabaseError:
+def database_error(engine: Engine, error: DBAPIError) -> DatabaseError:
     """An operating error of the database as one line for a person."""
     where = shown_url(engine.url)
     if engine.dialect.name == "sqlite" and "locked" in str(error.orig):

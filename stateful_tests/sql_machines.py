@@ -339,7 +339,8 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
         """docs/audit.md §3: an auditor with read rights only (a PostgreSQL role granted SELECT, SQLite
         opened `query_only`) gets the clean report and the digest a writer's audit gets; its
         checkpoint is "recorded" exactly when it is in the database (the last step's audit recorded
-        it, or, here taken away first, it is not), and the audit changes no checkpoint."""
+        it, or, here taken away first, it is not), else it says why, and the audit changes no
+        checkpoint."""
         assert isinstance(self.store, SqlStore)
         engine = self.store.engine
         digest = audit(engine, record=False).digest
@@ -364,6 +365,12 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
         # An empty database's digest has no rows to record: it is as recorded as it can be.
         there = any(row[1] == digest for row in before) or not self.store.account_ids()
         check(report.recorded == there, f"recorded {report.recorded}, and the checkpoint is there: {there}")
+        # Why not, in one line: the database's refusal to write, never a lock no one held.
+        refusal = report.write_error or ""
+        check(
+            (refusal == "") == there and "locked" not in refusal and "\n" not in refusal,
+            f"the checkpoint is there: {there}; the audit's write error: {report.write_error!r}",
+        )
         EXPLORED.outcomes[f"audit: a reader's, its checkpoint there: {there}"] += 1
 
     @rule(inserting=st.booleans())

@@ -929,11 +929,16 @@ def test_cli__clean_is_exit_0_with_the_readable_report_and_the_proof_in_json(
     assert (done.returncode, done.stderr) == (0, b"")
     assert len(done.stdout.splitlines()) == 1
     report = json.loads(done.stdout)
-    assert (report["digest"], report["findings"], report["proof"]) == (
-        expected.digest,
-        [],
-        expected.proof.as_json(),
-    )
+    assert report == {  # docs/audit.md §4: these keys, no others
+        "digest": expected.digest,
+        "findings": [],
+        "accounts": 5,
+        "entries": sum(LENGTHS.values()),
+        "recorded": True,
+        "write_error": None,
+        "expect": expected.digest,
+        "proof": expected.proof.as_json(),
+    }
 
 
 def test_cli__tampered_is_exit_1_with_the_findings_listed_and_json_is_one_object(

@@ -153,7 +153,7 @@ def test_show_and_audit__read_while_another_writer_holds_the_lock(tmp_path: Path
     """spec.md#storage: opening a database only to read is a reader's transaction, which WAL lets run
     beside the writer: `ppk show` and `ppk audit` wait for no writer (they waited the busy timeout and
     failed, until the world machine opened a database to read while another connection held its
-    lock). The audit reads its books and says it could not record its checkpoint."""
+    lock). The audit reads its books and says it could not record its checkpoint, and why."""
     assert ppk(tmp_path, "apply", stdin=OPEN + FUND).returncode == 0
     holder = sqlite3.connect(tmp_path / "ppk.db", isolation_level=None)
     try:
@@ -167,7 +167,10 @@ def test_show_and_audit__read_while_another_writer_holds_the_lock(tmp_path: Path
     assert json.loads(shown.stdout)["capital"] == "1000.00"
     assert audited.returncode == 0, audited.stderr
     assert audited.stdout.startswith("ppk audit: 1 account, 2 entries: clean\n"), audited.stdout
-    assert "(not recorded: " in audited.stdout, audited.stdout
+    assert audited.stdout.endswith(
+        " (not recorded: the database could not be written: 'ppk.db' is locked by another writer beyond "
+        "the busy timeout of 0.5 s ($PPK_BUSY_TIMEOUT); try again when it is done)\n"
+    ), audited.stdout
 
 
 @pytest.mark.parametrize("value", ["soon", "-1", "nan", "1e9"])
