@@ -35,6 +35,7 @@ from ppk.adapters.chain import (
 )
 from ppk.adapters.jsonl import parse_date
 from ppk.adapters.sql import PAGE_ROWS, account_from_mapping, database_error, is_postgresql, payout_from_row
+from ppk.kernel import contracts
 from ppk.kernel.contracts import INVARIANT_RULES, LedgerCheck
 from ppk.kernel.state import NOTHING_RECORDED, Account, Entry, Lookup, Loss, Payout
 from ppk.kernel.transitions import (
@@ -177,6 +178,18 @@ def _as_bytes(value: object) -> bytes:
     return str(value).encode("utf-8", "surrogatepass")
 
 
+def _fold_checked(before: Account | None, entry: Entry, lookup: Lookup) -> Account:
+    """`fold` of an entry the kernel decides otherwise, its contracts' tables checked here too: icontract
+    checks them only when Python runs with assertions (`python -O` turns both off), and a forged
+    entry folded unchecked would carry the replay on from an account no ledger reaches."""
+    if contracts.requirement_broken(contracts.FOLD_REQUIRES, before, entry.command, lookup) is not None:
+        raise contracts.fold_refusal(before, entry, lookup)
+    after = fold(before, entry, lookup)
+    if contracts.guarantee_broken(before, entry, lookup, after) is not None:
+        raise contracts.fold_violation(before, entry, lookup, after)
+    return after
+
+
 class _AccountAudit:
     """One account's ledger against its stored books, entry by entry."""
 
@@ -240,7 +253,7 @@ class _AccountAudit:
             decision, after = execute(before, entry.command, lookup)
             if decision != entry:
                 self.found(seq, "decision", decision, entry)
-                after = fold(before, entry, lookup)
+                after = _fold_checked(before, entry, lookup)
             assert after is not None, "a stored entry is applied or refused, and folds into an account"
         except (icontract.ViolationError, AssertionError) as error:
             # A violation's message starts "File …, line … in …:"; the contract's own words follow.

@@ -893,8 +893,8 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
     and opens databases of every kind (SQLite) and URLs with passwords. On
     a failure it prints the shrunk failing program as Hypothesis does and, when that program needs
     no crash or restart, writes its commands as JSON Lines that `ppk replay` reproduces. With
-    ICONTRACT_SLOW=1 in the environment the kernel's exact contracts run too (slower), and the
-    first line says so.
+    ICONTRACT_SLOW=1 in the environment the kernel's exact contracts run too (slower); under
+    python -O none of them do; the first line says which.
 
     \b
     Exit status:
@@ -925,9 +925,7 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
         report_multiple_bugs=False,
     )
     started = time.monotonic()
-    # icontract reads $ICONTRACT_SLOW once, when the kernel is imported: say which contracts ran.
-    exact = ", under the kernel's exact contracts (ICONTRACT_SLOW)" if icontract.SLOW else ""
-    click.echo(f"ppk check: exploring for {budget:g} s with the {profile} profile, {where}{exact}")
+    click.echo(f"ppk check: exploring for {budget:g} s with the {profile} profile, {where}{_contracts_run()}")
     rounds = 0
     while time.monotonic() - started < budget:
         for machine in checked:
@@ -949,6 +947,16 @@ def check(budget: float, failing_commands: str, profile: str, store_name: str) -
         rounds += 1
         _print_explored(explored, time.monotonic() - started)
     click.echo("ppk check: no counterexample found")
+
+
+def _contracts_run() -> str:
+    """Which of the kernel's contracts run, as icontract set them when the kernel was imported: all but
+    the exact ones (the default); with them (`ICONTRACT_SLOW`); none but those (`python -O`)."""
+    if __debug__:
+        return ", under the kernel's exact contracts (ICONTRACT_SLOW)" if icontract.SLOW else ""
+    if icontract.SLOW:
+        return ", with the kernel's contracts off (python -O) but its exact preconditions (ICONTRACT_SLOW)"
+    return ", with the kernel's contracts off (python -O)"
 
 
 def _checked_machines(

@@ -579,10 +579,20 @@ def decide(account: Account | None, command: Command, lookup: Lookup) -> Decisio
 # --- fold: the only way a new account comes to be ------------------------------------------------
 
 
-def _opened(entry: Applied) -> Account:
-    command = entry.command
-    (event,) = entry.events
-    assert isinstance(event, AccountOpened)
+def _kinds(entry: Entry) -> str:
+    """An entry's events by kind, for a message: `[AccountOpened, Funded]`, `[]`, or `a refusal`."""
+    if not isinstance(entry, Applied):
+        return "a refusal"
+    return "[" + ", ".join(type(event).__name__ for event in entry.events) + "]"
+
+
+def _opened(entry: Entry) -> Account:
+    # Raised, not asserted: an audit folds what it reads, and `python -O` drops assertions.
+    if not (
+        isinstance(entry, Applied) and len(entry.events) == 1 and isinstance(entry.events[0], AccountOpened)
+    ):
+        raise AssertionError(f"an account opens with one account_opened event, not {_kinds(entry)}")
+    command, event = entry.command, entry.events[0]
     return Account(
         id=command.account,
         my_share_bp=event.my_share_bp,
@@ -646,7 +656,8 @@ def _after(account: Account, events: tuple[Event, ...]) -> Account:
         elif isinstance(event, LossOpened):
             loss = opened_loss(event)
         elif isinstance(event, (Settled, LossWrittenOff)):
-            assert loss is not None and loss.opened_by == event.loss, "capital closes only the active loss"
+            if loss is None or loss.opened_by != event.loss:  # raised: `python -O` drops assertions
+                raise AssertionError(f"capital closes only the active loss, not {event.loss!r}")
             capital_minor -= event.capital_closed_minor
             capital_closed_minor += event.capital_closed_minor
             remaining_minor = loss.remaining_minor - event.capital_closed_minor
@@ -722,7 +733,6 @@ def _after(account: Account, events: tuple[Event, ...]) -> Account:
 def fold(account: Account | None, entry: Entry, lookup: Lookup) -> Account:
     """The account after one ledger entry, given what its keys recalled before it: its events, counted."""
     if account is None:
-        assert isinstance(entry, Applied)
         return _opened(entry)
     return _after(account, entry.events if isinstance(entry, Applied) else ())
 

@@ -239,6 +239,19 @@ def ledger_row_forgeries(honest: Rows) -> Iterator[SqlForgery]:
         found=frozenset({(1, "chain"), (None, "chain"), (1, "decision")}),
         unfoldable=1,
     )
+    # Its event twice, or none: entries the codec reads, which fold cannot open an account with (the
+    # audit failed on them with a ValueError, and under `python -O` on other forms with whatever an
+    # assertion had stopped: fold now raises what it refuses).
+    assert isinstance(first, Applied)
+    for events, how in ((first.events * 2, "twice"), ((), "gone")):
+        opening = attrs.evolve(first, events=events)
+        yield SqlForgery(
+            name=f"the opening entry with its event {how}, its hash kept",
+            rows=_evolve_rows(honest, ledger=[ledger[0] | {"entry": encode_entry(opening)}, *ledger[1:]]),
+            found=frozenset({(1, "chain"), (None, "chain"), (1, "decision")}),
+            unfoldable=1,
+            says=("an account opens with one account_opened event",),
+        )
     # Bytes that are JSON but not an entry: a key no entry has, or one it must have gone (mutation
     # survivor canonical.py:163, which crashed the audit while it worded the finding).
     # Or a figure one past a signed 64-bit integer, either way (survivor canonical.py:49).

@@ -34,6 +34,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any, Final
 
+import attrs
 import pytest
 from sqlalchemy import Row, create_engine, text
 from sqlalchemy.exc import DBAPIError
@@ -41,7 +42,7 @@ from sqlalchemy.pool import NullPool
 
 from ppk.adapters import cli
 from ppk.adapters.audit import Report, _finding, audit
-from ppk.adapters.canonical import encode_entry
+from ppk.adapters.canonical import decode_entry, encode_entry
 from ppk.adapters.chain import chained, digest_root, genesis
 from ppk.adapters.schema import APPEND_ONLY_MESSAGE
 from ppk.adapters.sql import SqlStore, account_row, database_url, loss_row, open_store
@@ -861,8 +862,11 @@ def test_proof__each_of_five_accounts_verifies_with_the_verifiers_own_code(
 # --- The real executable (SQLite) ----------------------------------------------------------------
 
 
-def ppk(*arguments: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*PPK, *arguments], capture_output=True, timeout=300, check=False)
+def ppk(*arguments: str, setting: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    """`ppk` in a process of its own; with `setting`=1 in its environment, if given (icontract reads
+    ICONTRACT_SLOW, and Python PYTHONOPTIMIZE, when the kernel is imported)."""
+    env = None if setting is None else {**os.environ, setting: "1"}
+    return subprocess.run([*PPK, *arguments], capture_output=True, timeout=300, check=False, env=env)
 
 
 @pytest.fixture
@@ -890,13 +894,7 @@ def test_cli__under_icontract_slow_a_forged_decision_is_unfoldable_in_its_contra
     insider.run(
         ("UPDATE ledger SET entry = :e WHERE account = 'delta' AND seq = 2", {"e": encode_entry(forged)})
     )
-    slow = subprocess.run(
-        [*PPK, "audit", "--db", database, "--json"],
-        capture_output=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "ICONTRACT_SLOW": "1"},
-    )
+    slow = ppk("audit", "--db", database, "--json", setting="ICONTRACT_SLOW")
     fast = ppk("audit", "--db", database, "--json")
     for done in (slow, fast):
         assert (done.returncode, done.stderr) == (1, b"")
@@ -911,6 +909,42 @@ def test_cli__under_icontract_slow_a_forged_decision_is_unfoldable_in_its_contra
     assert slow_at == {2}, slow_at
     assert any(at == 2 and expected.startswith("Applied(") for at, expected in fast_at), fast_at
     assert any(at > 2 for at, _expected in fast_at), fast_at
+
+
+def test_cli__under_python_dash_o_the_report_is_the_same(sqlite_books: tuple[str, SqlStore]) -> None:
+    """`python -O` (PYTHONOPTIMIZE in a deployment's environment, say) turns off every icontract
+    contract and the kernel's assertions. The audit checks fold's contracts itself on an entry the
+    kernel decides otherwise, and fold raises what it refuses, so the report is the same: gamma's
+    opening entry with its event twice (a ValueError of fold's before, with or without -O), acme's
+    settlement of 4.01 (its shares are of 4.00: folded blind under -O, the replay went on from an
+    account no ledger reaches) and delta's funding of 25.01 (folded under both, until delta's fourth
+    entry would break I5 from it)."""
+    database, _store = sqlite_books
+    insider = Insider(database)
+    insider.drop_triggers()
+    opening = decode_entry(insider.entry("gamma", 1))
+    assert isinstance(opening, Applied)
+    insider.set_entry("gamma", 1, encode_entry(attrs.evolve(opening, events=opening.events * 2)))
+    insider.set_entry("acme", 4, insider.entry("acme", 4).replace(SETTLED_400, SETTLED_401))
+    funding = Applied(
+        command=Fund(id="f1", account="delta", amount_minor=2_500), events=(Funded(amount_minor=2_501),)
+    )
+    insider.set_entry("delta", 2, encode_entry(funding))
+    optimized = ppk("audit", "--db", database, "--json", setting="PYTHONOPTIMIZE")
+    plain = ppk("audit", "--db", database, "--json")
+    for done in (optimized, plain):
+        assert (done.returncode, done.stderr) == (1, b""), done.stderr[-3000:]
+    assert json.loads(optimized.stdout) == json.loads(plain.stdout)
+    unfoldable = {
+        (one["account"], one["position"], one["found"].split(":")[0])
+        for one in json.loads(plain.stdout)["findings"]
+        if one["expected"] == UNFOLDABLE
+    }
+    assert unfoldable == {
+        ("gamma", 1, "an account opens with one account_opened event, not [AccountOpened, AccountOpened]"),
+        ("acme", 4, "I6, step"),
+        ("delta", 4, "I5"),
+    }, unfoldable
 
 
 def test_cli__clean_is_exit_0_with_the_readable_report_and_the_proof_in_json(

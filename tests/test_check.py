@@ -64,21 +64,32 @@ def test_check__a_counterexample_exits_1_with_commands_that_ppk_replay_reproduce
         list(replay_lines(io.BytesIO(failing.read_bytes()), MemoryStore()))
 
 
-def test_check__under_the_kernels_exact_contracts_says_so_and_catches_every_forgery(tmp_path: Path) -> None:
-    """With `ICONTRACT_SLOW=1` (read when the kernel is imported, so in a process of its own), `fold`
-    refuses a forged account or entry by its exact preconditions before any table of contracts names
-    what it breaks: the forgery checks must take that refusal, and only that one, as the catch (they
-    reported a counterexample in the first run before, on correct code)."""
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ("ICONTRACT_SLOW", "in-memory store, under the kernel's exact contracts (ICONTRACT_SLOW)\n"),
+        ("PYTHONOPTIMIZE", "in-memory store, with the kernel's contracts off (python -O)\n"),
+    ],
+)
+def test_check__under_other_contracts_says_so_and_catches_every_forgery(
+    setting: str, said: str, tmp_path: Path
+) -> None:
+    """icontract sets the kernel's contracts once, when it is imported, so each setting runs in a
+    process of its own. `ICONTRACT_SLOW=1` adds the exact preconditions, which refuse a forged account
+    or entry before any table of contracts names what it breaks: the forgery checks must take that
+    refusal, and only that one, as the catch. `python -O` takes every contract away: the invariants
+    must still catch each forgery, and what only the contracts refuse is not asked. Both reported a
+    counterexample in their first run before, on correct code."""
     completed = subprocess.run(
         [PPK, "check", "--budget", "1", "--profile", "ci", "--failing-commands", str(tmp_path / "f.jsonl")],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
-        env={**os.environ, "ICONTRACT_SLOW": "1"},
+        env={**os.environ, setting: "1"},
     )
     assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
-    assert "in-memory store, under the kernel's exact contracts (ICONTRACT_SLOW)" in completed.stdout
+    assert said in completed.stdout
     assert "no counterexample found" in completed.stdout
     assert re.search(r"forgeries caught [1-9]", completed.stdout), completed.stdout
 
