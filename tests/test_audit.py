@@ -36,6 +36,8 @@ from typing import IO, Any, Final
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Row, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -66,6 +68,7 @@ from ppk.kernel.state import (
     Settle,
 )
 from ppk.stateful_tests import tampering
+from ppk.stateful_tests.entry_strategies import ENTRIES
 
 ROOT = Path(__file__).resolve().parent.parent
 PPK: Final = [str(Path(sys.executable).with_name("ppk"))]
@@ -945,6 +948,71 @@ def test_cli__under_python_dash_o_the_report_is_the_same(sqlite_books: tuple[str
         ("acme", 4, "I6, step"),
         ("delta", 4, "I5"),
     }, unfoldable
+
+
+STORED_AT: Final = [(account, seq) for account, length in LENGTHS.items() for seq in range(1, length + 1)]
+"""Every row of the books' ledgers, by account and position."""
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(where=st.sampled_from(STORED_AT), entry=ENTRIES, own=st.booleans())
+def test_audit__no_entry_the_codec_reads_makes_it_fail(
+    sqlite_books: tuple[str, SqlStore], where: tuple[str, int], entry: Entry, own: bool
+) -> None:
+    """An insider may store any entry the codec reads in place of one, any command with any events or
+    a refusal by any code: the audit reports it and never fails (fold refuses what it cannot fold
+    with a contract's or a rule's words, and nothing else may escape it; an opening entry with two
+    events made it fail with a ValueError), and the books are not clean. With `own`, the entry's
+    command is made the row's own (its account and id), so that it gets past the checks of whose it
+    is, to fold. `tests/test_audit.py::test_audit__under_python_dash_o_no_entry_...` runs this under
+    `python -O`."""
+    database, store = sqlite_books
+    account, seq = where
+    insider = Insider(database)
+    if insider.rows("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
+        insider.drop_triggers()
+    honest = insider.entry(account, seq)
+    if own:
+        mine = attrs.evolve(entry.command, account=account, id=decode_entry(honest).command.id)
+        entry = attrs.evolve(entry, command=mine)
+    forged = encode_entry(entry)
+    assume(forged != honest)
+    insider.set_entry(account, seq, forged)
+    try:
+        report = audit(store.engine, record=False)
+    finally:
+        insider.set_entry(account, seq, honest)
+    assert report.findings, f"the audit found nothing of {forged!r} at {account} #{seq}"
+
+
+def test_audit__under_python_dash_o_no_entry_the_codec_reads_makes_it_fail() -> None:
+    """The property above in a process under `python -O`, where neither icontract's contracts nor the
+    kernel's assertions run: what fold refuses must not depend on them (pytest rewrites the test's
+    own assertions into raises, so they hold under -O)."""
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-O",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"{__file__}::test_audit__no_entry_the_codec_reads_makes_it_fail",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        cwd=ROOT,
+    )
+    assert completed.returncode == 0, completed.stdout[-8000:] + completed.stderr[-3000:]
+    assert "1 passed" in completed.stdout, completed.stdout[-3000:]
 
 
 def test_cli__clean_is_exit_0_with_the_readable_report_and_the_proof_in_json(
