@@ -249,7 +249,14 @@ class _AccountAudit:
         before = self.replayed
         try:
             # One contracted call checks decide's and fold's contracts on the step (kernel execute);
-            # only an entry that is not the kernel's decision is folded on its own.
+            # only an entry that is not the kernel's decision is folded on its own. What decide
+            # requires is checked here too: `python -O` turns icontract off (an entry of another
+            # account would be decided, and folded, as if it were this one's).
+            if (
+                contracts.requirement_broken(contracts.DECIDE_REQUIRES, before, entry.command, lookup)
+                is not None
+            ):
+                raise contracts.decide_refusal(before, entry.command, lookup)
             decision, after = execute(before, entry.command, lookup)
             if decision != entry:
                 self.found(seq, "decision", decision, entry)

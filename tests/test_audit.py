@@ -920,8 +920,10 @@ def test_cli__under_python_dash_o_the_report_is_the_same(sqlite_books: tuple[str
     kernel decides otherwise, and fold raises what it refuses, so the report is the same: gamma's
     opening entry with its event twice (a ValueError of fold's before, with or without -O), acme's
     settlement of 4.01 (its shares are of 4.00: folded blind under -O, the replay went on from an
-    account no ledger reaches) and delta's funding of 25.01 (folded under both, until delta's fourth
-    entry would break I5 from it)."""
+    account no ledger reaches), delta's funding of 25.01 (folded under both, until delta's fourth
+    entry would break I5 from it), beta's second entry made acme's (decided and folded as beta's
+    under -O, before the audit checked what decide requires) and Zed-9.x's opening made a funding
+    that opens the account (opened so under -O, before the audit checked what fold requires)."""
     database, _store = sqlite_books
     insider = Insider(database)
     insider.drop_triggers()
@@ -933,6 +935,12 @@ def test_cli__under_python_dash_o_the_report_is_the_same(sqlite_books: tuple[str
         command=Fund(id="f1", account="delta", amount_minor=2_500), events=(Funded(amount_minor=2_501),)
     )
     insider.set_entry("delta", 2, encode_entry(funding))
+    theirs = decode_entry(insider.entry("beta", 2))
+    theirs = attrs.evolve(theirs, command=attrs.evolve(theirs.command, account="acme"))
+    insider.set_entry("beta", 2, encode_entry(theirs))
+    zeds = decode_entry(insider.entry("Zed-9.x", 1))
+    funds = Fund(id=zeds.command.id, account="Zed-9.x", amount_minor=1)
+    insider.set_entry("Zed-9.x", 1, encode_entry(attrs.evolve(zeds, command=funds)))
     optimized = ppk("audit", "--db", database, "--json", setting="PYTHONOPTIMIZE")
     plain = ppk("audit", "--db", database, "--json")
     for done in (optimized, plain):
@@ -947,6 +955,8 @@ def test_cli__under_python_dash_o_the_report_is_the_same(sqlite_books: tuple[str
         ("gamma", 1, "an account opens with one account_opened event, not [AccountOpened, AccountOpened]"),
         ("acme", 4, "I6, step"),
         ("delta", 4, "I5"),
+        ("beta", 2, "the account is the command's"),
+        ("Zed-9.x", 1, "only open_account starts an account"),
     }, unfoldable
 
 
