@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -26,10 +27,11 @@ TestSqliteStoreWorldMachine.settings = settings(
 )
 
 SLOW_EXAMPLES = 10
-"""The settlement machine's runs under the kernel's exact contracts: each fold also runs `decide` (about
-2.5 s a run; the machine forges the first account's books at every step, one way after another)."""
+"""The settlement machine's runs under the kernel's exact contracts, where each fold also runs `decide`
+(about 2.5 s a run; the machine forges the first account's books at every step, one way after
+another), and under `python -O`."""
 
-UNDER_EXACT_CONTRACTS = f"""
+UNDER_OTHER_CONTRACTS = f"""
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from ppk.stateful_tests.sql_machines import SqlSettlementMachine
@@ -61,20 +63,27 @@ def test_postgresql__store_world_machine(postgres_url: str) -> None:
     run_state_machine_as_test(machine, settings=POSTGRESQL)
 
 
-def test_sqlite__settlement_machine_under_the_kernels_exact_contracts() -> None:
-    """The settlement machine with `ICONTRACT_SLOW=1` (the CrossHair run's setting, fixed when the kernel
-    is imported, so in a process of its own): `fold` then requires each entry to be its command's
-    decision, and the audit meets that contract's violation at a forged entry, where it must quote the
-    contract's words and not icontract's `File …, line …` (the seed-127 sample's audit.py 244, `or` for
-    `and` in the filter that drops that line, survived every machine run without the setting).
-    Derandomized, without shrinking: a failure is reported as drawn, in seconds."""
+@pytest.mark.parametrize("setting", ["ICONTRACT_SLOW", "PYTHONOPTIMIZE"])
+def test_sqlite__settlement_machine_under_the_kernels_other_contracts(setting: str) -> None:
+    """The settlement machine under the kernel's two other contract settings, each fixed when the kernel
+    is imported, so in a process of its own. Derandomized, without shrinking: a failure is reported
+    as drawn, in seconds.
+
+    `ICONTRACT_SLOW=1` (the CrossHair run's setting): `fold` then requires each entry to be its
+    command's decision, and the audit meets that contract's violation at a forged entry, where it must
+    quote the contract's words and not icontract's `File …, line …` (the seed-127 sample's audit.py
+    244, `or` for `and` in the filter that drops that line, survived every machine run without it).
+
+    `PYTHONOPTIMIZE=1`: no contract and no assertion of the kernel's runs, and the audit must find
+    every forgery all the same, never failing on one (it failed with an `AttributeError` on a forged
+    entry that an assertion of `fold`'s had stopped)."""
     completed = subprocess.run(
-        [sys.executable, "-c", UNDER_EXACT_CONTRACTS],
+        [sys.executable, "-c", UNDER_OTHER_CONTRACTS],
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
         timeout=1200,
         check=False,
-        env={**os.environ, "ICONTRACT_SLOW": "1"},
+        env={**os.environ, setting: "1"},
     )
     assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-10000:]
