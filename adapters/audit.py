@@ -252,10 +252,7 @@ class _AccountAudit:
             # only an entry that is not the kernel's decision is folded on its own. What decide
             # requires is checked here too: `python -O` turns icontract off (an entry of another
             # account would be decided, and folded, as if it were this one's).
-            if (
-                contracts.requirement_broken(contracts.DECIDE_REQUIRES, before, entry.command, lookup)
-                is not None
-            ):
+            if not contracts.decide_may_run(before, entry.command, lookup):
                 raise contracts.decide_refusal(before, entry.command, lookup)
             decision, after = execute(before, entry.command, lookup)
             if decision != entry:
