@@ -31,6 +31,7 @@ import icontract
 from ppk.adapters import jsonl
 from ppk.adapters.store import DATABASE_DEFAULT, DATABASE_ENV, DatabaseError, MemoryStore, Store
 from ppk.kernel.state import Command, Payout, minor_text
+from ppk.kernel.transitions import account_problem, shown
 
 if TYPE_CHECKING:
     from ppk.adapters.audit import Report as AuditReport
@@ -732,6 +733,15 @@ def _report_json(report: AuditReport) -> jsonl.JsonObject:
     }
 
 
+def _account_shown(account_id: str | None) -> str | None:
+    """An account id as a finding's place: as it is when ppk could have written it, else quoted (an
+    empty `--account`, or a stray row's id with a space, would otherwise read as no account or as
+    another word of the line)."""
+    if account_id is None or account_problem(account_id) is None:
+        return account_id
+    return shown(account_id)
+
+
 def _report_text(report: AuditReport) -> str:
     plural = "" if report.accounts == 1 else "s"
     verdict = (
@@ -743,7 +753,10 @@ def _report_text(report: AuditReport) -> str:
     for found in report.findings:
         where = " ".join(
             part
-            for part in (found.account, f"#{found.position}" if found.position is not None else None)
+            for part in (
+                _account_shown(found.account),
+                f"#{found.position}" if found.position is not None else None,
+            )
             if part
         )
         lines.append(f"{where or '(database)'} {found.check}: expected {found.expected}; found {found.found}")

@@ -1115,6 +1115,19 @@ def test_cli__account_restricts_the_audit_and_gives_no_digest(sqlite_books: tupl
     assert b"digest" not in done.stdout
 
 
+def test_cli__an_account_id_ppk_could_not_have_written_is_quoted_in_its_findings(
+    sqlite_books: tuple[str, SqlStore],
+) -> None:
+    """An empty `--account` read as a finding about the whole database, and a space as another word."""
+    database, _ = sqlite_books
+    done = ppk("audit", "--db", database, "--account", "", "--account", " ", "--account", "nosuch")
+    assert (done.returncode, done.stderr) == (1, b"")
+    assert done.stdout.decode().splitlines()[1:] == [
+        f"{shown} projection: expected an account of this database; found none"
+        for shown in ("''", "' '", "nosuch")
+    ]
+
+
 def test_cli__an_entry_edited_by_sql_replace_is_reported_not_a_traceback(
     sqlite_books: tuple[str, SqlStore],
 ) -> None:
