@@ -173,8 +173,13 @@ def _fail_input(name: str, error: OSError) -> NoReturn:
 
 
 def _command_name() -> str:
+    """The command as typed after `ppk`: `audit`, or `db upgrade` for a subgroup's command."""
+    names: list[str] = []
     context = click.get_current_context(silent=True)
-    return context.info_name if context is not None and context.info_name else "ppk"
+    while context is not None and context.parent is not None:
+        names.append(context.info_name or "")
+        context = context.parent
+    return " ".join(reversed(names)) or "ppk"
 
 
 def _fail_database(error: DatabaseError) -> NoReturn:

@@ -195,6 +195,7 @@ def test_db_upgrade__refuses_a_database_that_is_not_ppks(tmp_path: Path) -> None
         connection.execute("CREATE TABLE customers (name TEXT)")
     refused = ppk(tmp_path, "db", "upgrade")
     assert refused.returncode == 2 and "is not a ppk database" in refused.stderr
+    assert refused.stderr.startswith("ppk db upgrade: "), "the command as typed, not `ppk upgrade`"
 
 
 def test_show__an_account_that_does_not_exist_is_exit_2(tmp_path: Path) -> None:
