@@ -26,7 +26,7 @@ TestSqliteStoreWorldMachine.settings = settings(
     max_examples=min(settings().max_examples, WORLD_EXAMPLES), suppress_health_check=list(HealthCheck)
 )
 
-SLOW_EXAMPLES = 10
+OTHER_CONTRACTS_EXAMPLES = 10
 """The settlement machine's runs under the kernel's exact contracts, where each fold also runs `decide`
 (about 2.5 s a run; the machine forges the first account's books at every step, one way after
 another), and under `python -O`."""
@@ -37,8 +37,8 @@ from hypothesis.stateful import run_state_machine_as_test
 from ppk.stateful_tests.sql_machines import SqlSettlementMachine
 
 run_state_machine_as_test(SqlSettlementMachine, settings=settings(
-    max_examples={SLOW_EXAMPLES}, stateful_step_count=50, derandomize=True, deadline=None, database=None,
-    phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck)))
+    max_examples={OTHER_CONTRACTS_EXAMPLES}, stateful_step_count=50, derandomize=True, deadline=None,
+    database=None, phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck)))
 """
 
 
