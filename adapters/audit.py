@@ -120,6 +120,9 @@ class Report:
     write_error: str | None = None
     """Why the database refused to record the checkpoint, in one line, when it did: it may only be
     read, or another writer held SQLite's lock beyond the busy timeout."""
+    checkpoint: tuple[tuple[str, int], ...] = ()
+    """What the digest covers: each account with a ledger, by id, and its ledger's length then. The
+    checkpoint `record_checkpoint` records."""
 
     @property
     def clean(self) -> bool:
@@ -443,20 +446,30 @@ def audit(
             CHECKS.index(found.check),
         )
     )
-    recorded, write_error = False, None
-    if record and digest is not None and not findings:
-        write_error = _record(engine, digest, leaves)
-        recorded = write_error is None
-    return Report(
+    report = Report(
         findings=tuple(findings),
         digest=digest,
         accounts=len(ids),
         entries=entries,
         expected=expect,
         proof=the_proof,
-        recorded=recorded,
-        write_error=write_error,
+        recorded=False,
+        checkpoint=tuple((one.account, one.length) for one in leaves),
     )
+    return record_checkpoint(engine, report) if record else report
+
+
+def record_checkpoint(engine: Engine, report: Report) -> Report:
+    """docs/audit.md §3: record the checkpoint of a clean full audit's digest, in a transaction of its
+    own: the report with `recorded`, or with the database's refusal in `write_error`. Any other
+    report is returned as it is: a digest with findings, or none, vouches for nothing.
+
+    Apart from `audit` so that its caller may print the report first: on SQLite the write waits for
+    another writer's lock up to the busy timeout."""
+    if report.digest is None or report.findings:
+        return report
+    write_error = _record(engine, report.digest, report.checkpoint)
+    return attrs.evolve(report, recorded=write_error is None, write_error=write_error)
 
 
 def _finding(
@@ -520,10 +533,10 @@ def _proof(account_id: str, digest: str, leaves: list[_Leaf], findings: list[Fin
     )
 
 
-def _record(engine: Engine, digest: str, leaves: list[_Leaf]) -> str | None:
+def _record(engine: Engine, digest: str, checkpoint: tuple[tuple[str, int], ...]) -> str | None:
     """Record the digest's checkpoint (each account's length): None once it is in the database, else
     the database's refusal, in one line."""
-    rows = [{"account": one.account, "digest": digest, "length": one.length} for one in leaves]
+    rows = [{"account": account_id, "digest": digest, "length": length} for account_id, length in checkpoint]
     if not rows:
         return None  # the empty books' digest: an empty history is a prefix of any, nothing to record
     # Read first: an auditor who may not write (SQLite refuses even its BEGIN IMMEDIATE) still sees

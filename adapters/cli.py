@@ -696,6 +696,7 @@ def audit_command(
     from sqlalchemy.exc import DBAPIError
 
     from ppk.adapters.audit import audit as audit_books
+    from ppk.adapters.audit import record_checkpoint
 
     store = _open_store(db, create=False)
     if accounts and (expect is not None or proof is not None):
@@ -703,25 +704,29 @@ def audit_command(
         raise click.UsageError(
             "--expect and --proof are about the digest of every account: not with --account"
         )
+    output = sys.stdout.buffer
     try:
-        report = audit_books(store.engine, accounts=accounts, expect=expect, proof=proof)
+        report = audit_books(store.engine, accounts=accounts, expect=expect, proof=proof, record=False)
+        if as_json:
+            output.write(jsonl.encode_line(_report_json(record_checkpoint(store.engine, report))))
+        else:
+            # The report first, the digest's line once its checkpoint is recorded: on SQLite that
+            # waits for another writer's lock, up to the busy timeout, and the report is ready now.
+            output.write(_report_text(report).encode("utf-8"))
+            output.flush()
+            if report.digest is not None:
+                output.write(_digest_line(record_checkpoint(store.engine, report)).encode("utf-8"))
+        output.flush()
     except DatabaseError as error:
         _fail_database(error)
     except DBAPIError as error:
         _fail_database(
             DatabaseError(f"the database could not be read: {str(error.orig).strip().splitlines()[0]}")
         )
-    finally:
-        store.close()
-    output = sys.stdout.buffer
-    try:
-        if as_json:
-            output.write(jsonl.encode_line(_report_json(report)))
-        else:
-            output.write(_report_text(report).encode("utf-8"))
-        output.flush()
     except BrokenPipeError:
         _output_gone(output)
+    finally:
+        store.close()
     sys.exit(0 if report.clean else EXIT_REJECTED)
 
 
@@ -748,6 +753,7 @@ def _account_shown(account_id: str | None) -> str | None:
 
 
 def _report_text(report: AuditReport) -> str:
+    """The audit's report as read, but for the digest's line (`_digest_line`)."""
     plural = "" if report.accounts == 1 else "s"
     verdict = (
         "clean"
@@ -773,19 +779,22 @@ def _report_text(report: AuditReport) -> str:
             f"proof {proof.account}: leaf {proof.index} of {proof.size}, length {proof.length}, "
             f"head {proof.head}, path [{', '.join(proof.path)}]"
         )
-    if report.digest is not None:
-        state = (
-            "recorded"
-            if report.recorded
-            else "not recorded: "
-            + (
-                "the audit found something"
-                if report.findings
-                else f"the database could not be written: {report.write_error}"
-            )
-        )
-        lines.append(f"digest {report.digest} ({state})")
     return "\n".join(lines) + "\n"
+
+
+def _digest_line(report: AuditReport) -> str:
+    """The digest of a full audit, and whether its checkpoint is in the database."""
+    state = (
+        "recorded"
+        if report.recorded
+        else "not recorded: "
+        + (
+            "the audit found something"
+            if report.findings
+            else f"the database could not be written: {report.write_error}"
+        )
+    )
+    return f"digest {report.digest} ({state})\n"
 
 
 @main.command(epilog="Example: ppk demo && ppk ledger acme")
@@ -830,6 +839,7 @@ def demo(db: str | None, bank: str) -> None:
         gateway.close()
         store.close()
     out.print(_report_text(outcome.report).rstrip())
+    out.print(_digest_line(outcome.report).rstrip())
     if outcome.report.clean:
         where = "" if db is None else f" --db {db}"
         out.print(

@@ -173,6 +173,36 @@ def test_show_and_audit__read_while_another_writer_holds_the_lock(tmp_path: Path
     ), audited.stdout
 
 
+def test_audit__prints_its_report_before_it_waits_for_the_lock_to_record_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """The report was ready when the audit's snapshot ended, but nothing was printed until the
+    checkpoint's write had its lock or the busy timeout (60 s by default) ran out. Now the report
+    comes first; once the other writer is done, the digest's line says it is recorded."""
+    assert ppk(tmp_path, "apply", stdin=OPEN + FUND).returncode == 0
+    environment = {name: value for name, value in os.environ.items() if name != "PPK_DATABASE_URL"}
+    holder = sqlite3.connect(tmp_path / "ppk.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with subprocess.Popen(
+            [PPK, "audit"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**environment, "PPK_BUSY_TIMEOUT": "30"},
+        ) as audit:
+            assert audit.stdout is not None and audit.stderr is not None
+            head = audit.stdout.readline()
+            waiting = audit.poll() is None
+            holder.execute("ROLLBACK")
+            rest, errors = audit.communicate(timeout=120)
+    finally:
+        holder.close()
+    assert (head, waiting) == (b"ppk audit: 1 account, 2 entries: clean\n", True)
+    assert (audit.returncode, errors) == (0, b"")
+    assert rest.startswith(b"digest ppk1-") and rest.endswith(b" (recorded)\n"), rest
+
+
 @pytest.mark.parametrize("value", ["soon", "-1", "nan", "1e9"])
 def test_apply__a_busy_timeout_that_is_not_seconds_is_named(tmp_path: Path, value: str) -> None:
     refused = ppk(tmp_path, "apply", stdin=OPEN, PPK_BUSY_TIMEOUT=value)
