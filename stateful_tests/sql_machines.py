@@ -35,17 +35,36 @@ from ppk.adapters.canonical import decode_entry
 from ppk.adapters.chain import DIGEST_PREFIX, audit_path, digest_root, root_from_path
 from ppk.adapters.sql import BUSY_TIMEOUT_ENV, SqlStore, is_postgresql, open_store
 from ppk.adapters.store import Store
+from ppk.kernel.contracts import DECIDE_REQUIRES, FOLD_ENSURES, FOLD_REQUIRES
 from ppk.kernel.state import ACCOUNT_CHARS_MAX, Command, Decision
 from ppk.kernel.transitions import account_problem, command_rejection
 from ppk.stateful_tests import sql_tampering, tampering
 from ppk.stateful_tests.faults import FaultyStore
-from ppk.stateful_tests.machines import EXPLORED, CrashRetryMachine, SettlementMachine, check
+from ppk.stateful_tests.machines import (
+    DECIDED,
+    EXPLORED,
+    REACHABLE,
+    CrashRetryMachine,
+    SettlementMachine,
+    check,
+)
 from ppk.stateful_tests.sql_tampering import SqlForgery, past_the_triggers, read_rows, write_rows
 
 ATTEMPTS_MAX: Final = 8
 """Forgeries tried at one step until the database's constraints let one in (a refused one is cheap)."""
 UNFOLDABLE: Final = "an entry the kernel can fold"
 """What the audit expected where the kernel could not fold a stored entry (adapters/audit.py)."""
+KERNEL_REFUSALS: Final = (
+    *(f"{name}:" for name, _ in (*DECIDE_REQUIRES, *FOLD_REQUIRES, *FOLD_ENSURES)),
+    f"{REACHABLE}:",
+    f"{DECIDED}:",
+    "an account opens with one account_opened event, not ",
+    "capital closes only the active loss, not ",
+    "an account has no rule for ",
+)
+"""How the kernel's refusals of a stored entry begin, one of which an unfoldable entry's finding
+quotes: a contract of its tables (contracts.py), under ICONTRACT_SLOW fold's two exact preconditions,
+and what fold's body raises (transitions.py)."""
 UNDECODABLE: Final = "an entry in the canonical encoding"
 """What the audit expected where a stored entry did not decode (adapters/audit.py)."""
 REPLAYED: Final = frozenset({"projection", "losses", "payouts"})
@@ -779,6 +798,13 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             # Nor one of the values icontract lists after the words, `NAME was VALUE` (the seed-41
             # sample's audit.py:240 quoted the last line of the violation, not the first).
             check(re.match(r"\S+ was ", finding.found) is None, f"{name}: the audit quoted {finding.found}")
+            # And a refusal the kernel has: the seed-157 sample's audit.py 188, `not` before fold's
+            # postconditions in the audit's own check of them, called an entry that folds unfoldable,
+            # in the words of a kernel failing with no contract broken, and stopped the replay there.
+            check(
+                finding.found.startswith(KERNEL_REFUSALS),
+                f"{name}: the audit quoted no refusal of the kernel's: {finding.found}",
+            )
         # docs/audit.md §4: the replay stops at the first entry it cannot go on from, so nothing is
         # compared with it after (the seed-89 sample's audit.py 215 replayed on past an undecodable
         # entry, and found rows "wrong" that were right but for it).
