@@ -168,8 +168,8 @@ class SqlForgery:
     """Written with the one-active-loss index dropped first (an insider with the rights to), and the
     index made again when the honest rows are back."""
     unchecked: bool = False
-    """Written past the ledger's `CHECK (seq >= 1)` (`past_the_seq_check`), made again when the honest
-    rows are back."""
+    """Written past the CHECKs of `UNCHECKED`, the ledger's `seq >= 1` and the payouts' known status
+    (`past_the_seq_check`), made again when the honest rows are back."""
 
 
 def _evolve_rows(rows: Rows, **changes: Any) -> Rows:
