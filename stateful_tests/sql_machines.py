@@ -697,7 +697,7 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
             try:
                 with (
                     past_the_triggers(engine) as connection,
-                    sql_tampering.past_the_seq_check(connection)
+                    sql_tampering.past_the_checks(connection)
                     if forged.unchecked
                     else contextlib.nullcontext(),
                 ):
@@ -716,7 +716,7 @@ class SqlSettlementMachine(_Audited, SqlDatabases, SettlementMachine):
                     if forged.unindexed:
                         sql_tampering.ONE_ACTIVE_LOSS.create(connection)
                     if forged.unchecked:
-                        sql_tampering.seq_checked_again(connection)
+                        sql_tampering.checked_again(connection)
             self.check_sql_forgery(report, forged, honest, account_id)
             EXPLORED.forgeries += 1
             break
