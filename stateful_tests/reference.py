@@ -13,6 +13,8 @@ Public API:
 - `ReferenceBook.views() -> list[dict]`: the account views as `ppk replay --show` prints them.
 - `replay_bytes(data: bytes, book: ReferenceBook | None = None) -> Iterator[dict]`: a whole input,
   split into lines by the input-line rules; each result gets its 1-based physical `line`.
+- `input_lines(data: bytes) -> Iterator[tuple[int, bytes | None]]`: the non-blank lines of an input
+  as the input-line rules read them, numbered, each without its `\n` and the `\r` before it.
 
 Readings (where domain.md leaves a choice, the most literal reading is taken):
 - R1. A result carries `id` (`account`) whenever the line parsed as a JSON object whose `id`
@@ -582,16 +584,37 @@ class ReferenceBook:
         }
 
 
-def replay_bytes(data: bytes, book: ReferenceBook | None = None) -> Iterator[dict[str, Any]]:
-    """Each non-blank line's result with its 1-based physical `line` number."""
-    if book is None:
-        book = ReferenceBook()
+def physical_lines(data: bytes) -> Iterator[tuple[int, bytes, bool]]:
+    """Each line of an input as (its 1-based number, its bytes without `\n`, whether a `\n` ended it),
+    blank ones too; a byte-order mark at the start is no line's."""
     if data.startswith(BOM):
         data = data[len(BOM) :]
     lines = data.split(b"\n")
     if lines[-1] == b"":
         lines.pop()  # The input ended with `\n` (or was empty): no line follows it.
     for number, line in enumerate(lines, start=1):
+        yield number, line, number < len(lines) or data.endswith(b"\n")
+
+
+def input_lines(data: bytes) -> Iterator[tuple[int, bytes | None]]:
+    """The non-blank lines as the input-line rules read them: (number, bytes without the `\n` and a
+    `\r` before it), or (number, None) for a line over `LINE_BYTES_MAX` (a `\r` before its `\n`
+    counts towards that), which is not read at all."""
+    for number, line, ended in physical_lines(data):
+        if line.strip(b" \t\r") == b"":
+            continue
+        if len(line) > LINE_BYTES_MAX:
+            yield number, None
+        else:
+            yield number, line[:-1] if ended and line.endswith(b"\r") else line
+
+
+def replay_bytes(data: bytes, book: ReferenceBook | None = None) -> Iterator[dict[str, Any]]:
+    """Each non-blank line's result with its 1-based physical `line` number (a `\r` left at the end
+    of a line is JSON whitespace to `apply_line`)."""
+    if book is None:
+        book = ReferenceBook()
+    for number, line, _ in physical_lines(data):
         result = book.apply_line(line)
         if result is not None:
             yield {"line": number, **result}

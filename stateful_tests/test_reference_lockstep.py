@@ -30,6 +30,7 @@ from ppk.stateful_tests.reference import (
     NESTING_DEPTH_MAX,
     MalformedError,
     ReferenceBook,
+    input_lines,
     parse_line,
     replay_bytes,
 )
@@ -129,7 +130,16 @@ def assert_lockstep(data: bytes) -> None:
     assert kernel_views == reference_views, f"input:\n{data[:2000]!r}"
     # The same keys in the same order, as `ppk replay --show` prints them.
     assert [json.dumps(view) for view in kernel_views] == [json.dumps(view) for view in reference_views]
+    assert_lines_read(data)
     assert_written_back(data)
+
+
+def assert_lines_read(data: bytes) -> None:
+    """The lines ppk reads are the input-line rules' lines, byte for byte: a `\r` is JSON whitespace,
+    so the results cannot tell whether the one before a `\n` was dropped (the seed-167 sample's
+    adapters/jsonl.py 144, `not ended`, kept it and dropped one at the end of the input instead)."""
+    read = [(line.number, line.data) for line in jsonl.read_lines(io.BytesIO(data))]
+    assert read == list(input_lines(data)), f"input:\n{data[:2000]!r}"
 
 
 def assert_written_back(data: bytes) -> None:
