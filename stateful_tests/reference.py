@@ -14,7 +14,7 @@ Public API:
 - `replay_bytes(data: bytes, book: ReferenceBook | None = None) -> Iterator[dict]`: a whole input,
   split into lines by the input-line rules; each result gets its 1-based physical `line`.
 - `input_lines(data: bytes) -> Iterator[tuple[int, bytes | None]]`: the non-blank lines of an input
-  as the input-line rules read them, numbered, each without its `\n` and the `\r` before it.
+  as the input-line rules read them, numbered, each without its `\\n` and the `\\r` before it.
 
 Readings (where domain.md leaves a choice, the most literal reading is taken):
 - R1. A result carries `id` (`account`) whenever the line parsed as a JSON object whose `id`
@@ -585,7 +585,7 @@ class ReferenceBook:
 
 
 def physical_lines(data: bytes) -> Iterator[tuple[int, bytes, bool]]:
-    """Each line of an input as (its 1-based number, its bytes without `\n`, whether a `\n` ended it),
+    """Each line of an input as (its 1-based number, its bytes without `\\n`, whether a `\\n` ended it),
     blank ones too; a byte-order mark at the start is no line's."""
     if data.startswith(BOM):
         data = data[len(BOM) :]
@@ -597,8 +597,8 @@ def physical_lines(data: bytes) -> Iterator[tuple[int, bytes, bool]]:
 
 
 def input_lines(data: bytes) -> Iterator[tuple[int, bytes | None]]:
-    """The non-blank lines as the input-line rules read them: (number, bytes without the `\n` and a
-    `\r` before it), or (number, None) for a line over `LINE_BYTES_MAX` (a `\r` before its `\n`
+    """The non-blank lines as the input-line rules read them: (number, bytes without the `\\n` and a
+    `\\r` before it), or (number, None) for a line over `LINE_BYTES_MAX` (a `\\r` before its `\\n`
     counts towards that), which is not read at all."""
     for number, line, ended in physical_lines(data):
         if line.strip(b" \t\r") == b"":
@@ -610,7 +610,7 @@ def input_lines(data: bytes) -> Iterator[tuple[int, bytes | None]]:
 
 
 def replay_bytes(data: bytes, book: ReferenceBook | None = None) -> Iterator[dict[str, Any]]:
-    """Each non-blank line's result with its 1-based physical `line` number (a `\r` left at the end
+    """Each non-blank line's result with its 1-based physical `line` number (a `\\r` left at the end
     of a line is JSON whitespace to `apply_line`)."""
     if book is None:
         book = ReferenceBook()

@@ -135,8 +135,8 @@ def assert_lockstep(data: bytes) -> None:
 
 
 def assert_lines_read(data: bytes) -> None:
-    """The lines ppk reads are the input-line rules' lines, byte for byte: a `\r` is JSON whitespace,
-    so the results cannot tell whether the one before a `\n` was dropped (the seed-167 sample's
+    """The lines ppk reads are the input-line rules' lines, byte for byte: a `\\r` is JSON whitespace,
+    so the results cannot tell whether the one before a `\\n` was dropped (the seed-167 sample's
     adapters/jsonl.py 144, `not ended`, kept it and dropped one at the end of the input instead)."""
     read = [(line.number, line.data) for line in jsonl.read_lines(io.BytesIO(data))]
     assert read == list(input_lines(data)), f"input:\n{data[:2000]!r}"
