@@ -112,6 +112,9 @@ def run_kernel(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     results = list(replay_lines(FiniteInput(data), store))
     for result in results:
         check_what_a_field_takes(result)
+        assert_printed(result)
+    for view in account_views(store):
+        assert_printed(dict(view))
     return [essentials(result) for result in results], [dict(view) for view in account_views(store)]
 
 
@@ -132,6 +135,16 @@ def assert_lockstep(data: bytes) -> None:
     assert [json.dumps(view) for view in kernel_views] == [json.dumps(view) for view in reference_views]
     assert_lines_read(data)
     assert_written_back(data)
+
+
+def assert_printed(value: dict[str, Any]) -> None:
+    """spec.md#results: a result or view is printed as the JSON Python writes with `ensure_ascii=False`,
+    each character as itself (with `True`, ASCII and `\\u` escapes, only where a lone surrogate
+    cannot be UTF-8); the lockstep compares values, which a line of escapes reads as too (the
+    seed-173 sample's adapters/jsonl.py 536, `ensure_ascii=True`, printed `é` as `\\u00e9`)."""
+    surrogate = any(0xD800 <= ord(c) <= 0xDFFF for c in json.dumps(value, ensure_ascii=False))
+    printed = json.dumps(value, separators=(",", ":"), ensure_ascii=surrogate)
+    assert jsonl.encode_line(value) == printed.encode("ascii" if surrogate else "utf-8") + b"\n"
 
 
 def assert_lines_read(data: bytes) -> None:
