@@ -380,7 +380,7 @@ class ReferenceBook:
 
     def apply_line(self, line: bytes) -> dict[str, Any] | None:
         """The result of one line (without its `\\n`), or None for a blank line."""
-        if line.strip(b" \t\r") == b"":
+        if is_blank(line):
             return None
         try:
             echo, command = parse_line(line)
@@ -584,6 +584,11 @@ class ReferenceBook:
         }
 
 
+def is_blank(line: bytes) -> bool:
+    """A line of nothing but spaces, tabs and carriage returns, which gets no result."""
+    return line.strip(b" \t\r") == b""
+
+
 def physical_lines(data: bytes) -> Iterator[tuple[int, bytes, bool]]:
     """Each line of an input as (its 1-based number, its bytes without `\\n`, whether a `\\n` ended it),
     blank ones too; a byte-order mark at the start is no line's."""
@@ -601,7 +606,7 @@ def input_lines(data: bytes) -> Iterator[tuple[int, bytes | None]]:
     `\\r` before it), or (number, None) for a line over `LINE_BYTES_MAX` (a `\\r` before its `\\n`
     counts towards that), which is not read at all."""
     for number, line, ended in physical_lines(data):
-        if line.strip(b" \t\r") == b"":
+        if is_blank(line):
             continue
         if len(line) > LINE_BYTES_MAX:
             yield number, None
